@@ -1,0 +1,110 @@
+"""Array-module helpers: one implementation for NumPy, CuPy and dask.
+
+Algorithms take ``xp = get_array_module(array)`` and ``fft = get_fft_module(xp)``
+and never import CuPy themselves, so the CPU tests exercise the code the GPU runs.
+Nothing here touches the GPU at import time: CuPy is imported lazily, only when an
+array that already lives on the GPU is seen or when :func:`to_device` is asked for it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "cupy_available",
+    "get_array_module",
+    "get_fft_module",
+    "is_cupy_array",
+    "is_dask_array",
+    "n_workers",
+    "to_device",
+    "to_numpy",
+]
+
+_cuda_warned = False
+
+
+def n_workers() -> int:
+    """Number of CPU workers to use for FFTs and thread pools (all cores)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def is_dask_array(array: Any) -> bool:
+    """Return True when ``array`` is a dask array (without importing dask)."""
+    return type(array).__module__.startswith("dask.")
+
+
+def is_cupy_array(array: Any) -> bool:
+    """Return True when ``array`` is a CuPy array (without importing CuPy)."""
+    return type(array).__module__.startswith("cupy")
+
+
+def get_array_module(array: Any) -> ModuleType:
+    """Return the array module (``numpy`` or ``cupy``) that owns ``array``."""
+    if is_cupy_array(array):
+        import cupy
+
+        return cupy
+    return np
+
+
+def get_fft_module(xp: ModuleType) -> ModuleType:
+    """Return the FFT module for ``xp``: ``scipy.fft`` for NumPy, ``cupy.fft`` for CuPy."""
+    if xp is np:
+        import scipy.fft
+
+        return scipy.fft
+    return xp.fft
+
+
+def fft_kwargs(xp: ModuleType) -> dict[str, Any]:
+    """Keyword arguments for the FFT calls of ``xp``: all cores on the CPU."""
+    return {"workers": n_workers()} if xp is np else {}
+
+
+def cupy_available() -> bool:
+    """Return True when CuPy imports and sees at least one GPU."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def to_device(array: Any, cuda: bool) -> Any:
+    """Move ``array`` to the GPU when ``cuda`` is true and a GPU is usable.
+
+    When ``cuda`` is requested but CuPy or a GPU is missing, warn once per session and
+    return the array unchanged, so the same computation runs on the CPU.
+    """
+    global _cuda_warned
+    if not cuda or is_cupy_array(array):
+        return array
+    if cupy_available():
+        import cupy
+
+        return cupy.asarray(array)
+    if not _cuda_warned:
+        warnings.warn(
+            "cuda=True was requested but CuPy or a CUDA GPU is not available; computing "
+            "the same result on the CPU (install tomoalign[gpu] on a machine with a GPU).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _cuda_warned = True
+    return array
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Return ``array`` as a NumPy array (copying from the GPU or computing dask)."""
+    if is_cupy_array(array):
+        return array.get()
+    if is_dask_array(array):
+        return np.asarray(array.compute())
+    return np.asarray(array)

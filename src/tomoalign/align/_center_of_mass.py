@@ -1,0 +1,442 @@
+"""Center-of-mass (COM) alignment of a tilt series (Sanders 2015).
+
+Conventions: a tilt series is ``(n_tilts, ny, nx)``; the tilt axis is parallel to x
+(array axis 2) and y (array axis 1) is perpendicular to it. Shifts are ``(n_tilts, 2)``
+as ``(dy, dx)`` in pixels with the sign of :func:`scipy.ndimage.shift`: applying ``s``
+moves the image content by ``+s``. The shifts returned here ALIGN the stack. Tilt angles
+are in degrees.
+
+The helpers :func:`_check_stack` and :func:`_windowed_com` are shared with the
+common-line and StackReg modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._backend import fft_kwargs, get_array_module, get_fft_module, is_dask_array, to_numpy
+from .._validation import check_series_array, require_finite
+
+__all__ = ["com_shifts"]
+
+#: Smallest width (pixels) of the window over which mass profiles are compared.
+_MIN_WINDOW = 8
+
+
+# --------------------------------------------------------------------------------------
+# shared validation
+# --------------------------------------------------------------------------------------
+def _list_some(indices: np.ndarray, limit: int = 10) -> str:
+    """Format up to ``limit`` indices, with an ellipsis when there are more."""
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    return shown + (", ..." if len(indices) > limit else "")
+
+
+def _check_stack(data: Any, *, min_tilts: int = 3) -> Any:
+    """Validate a tilt series and return it as a floating array on its own device.
+
+    Parameters
+    ----------
+    data : array_like
+        Tilt series, shape ``(n_tilts, ny, nx)``, any real numeric dtype (NumPy, CuPy or
+        dask; dask is computed).
+    min_tilts : int
+        Fewest projections accepted.
+
+    Returns
+    -------
+    array
+        ``data`` as float32 (float64 input stays float64); the input itself or a new
+        array, never written to by the callers.
+
+    Raises
+    ------
+    TypeError
+        When the dtype is not real numeric.
+    ValueError
+        When the array is not 3-D, has too few projections, holds NaN/inf pixels or
+        constant projections.
+    """
+    check_series_array(data, min_tilts=min_tilts)
+    if is_dask_array(data):
+        data = to_numpy(data)
+    xp = get_array_module(data)
+    data = xp.asarray(data)
+    fdata = data if data.dtype == np.float64 else data.astype(np.float32, copy=False)
+    require_finite(fdata, what="data")
+    ptp = to_numpy(xp.max(fdata, axis=(1, 2)) - xp.min(fdata, axis=(1, 2)))
+    flat = np.flatnonzero(ptp == 0)
+    if flat.size:
+        raise ValueError(
+            f"projection(s) {_list_some(flat)} of {data.shape[0]} are constant (zero "
+            "variance); expected images with contrast. Remove the blank projections before "
+            "aligning."
+        )
+    return fdata
+
+
+def _check_tilts(tilts: Any, n: int) -> np.ndarray:
+    """Return the tilt angles as a float64 NumPy vector of length ``n`` (degrees)."""
+    how = (
+        "Give the tilt angles in degrees, e.g. TomoStack(data, tilts=...) or a .rawtlt/.tlt "
+        "file next to the data."
+    )
+    if tilts is None:
+        raise ValueError(f"COM alignment needs the tilt angles but tilts is None. {how}")
+    t = np.asarray(to_numpy(tilts), dtype=np.float64).reshape(-1)
+    if t.size != n:
+        raise ValueError(
+            f"tilts has {t.size} value(s); expected {n}, one per projection. {how}"
+        )
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"tilts holds non-finite values; expected finite angles. {how}")
+    if np.all(t == 0):
+        raise ValueError(f"COM alignment needs the tilt angles but all tilts are 0. {how}")
+    return t
+
+
+# --------------------------------------------------------------------------------------
+# 1-D helpers on batches of profiles (last axis), array-module agnostic
+# --------------------------------------------------------------------------------------
+def _box_smooth(xp: Any, f: Any, width: int = 5, passes: int = 3) -> Any:
+    """Smooth along the last axis with ``passes`` box filters (about a Gaussian)."""
+    half = width // 2
+    for _ in range(passes):
+        pad = [(0, 0)] * (f.ndim - 1) + [(half + 1, half)]
+        c = xp.cumsum(xp.pad(f, pad, mode="edge"), axis=-1)
+        f = (c[..., width:] - c[..., :-width]) / width
+    return f
+
+
+def _support(profiles: Any, *, margin: float = 0.25, pad: float = 4.0) -> tuple[Any, Any]:
+    """Center and half-width of the object support of high-SNR profiles (last axis).
+
+    The profile is smoothed; the background is its 10th percentile; the support is where
+    it exceeds 5 % of the peak above background. The half-width covers the support on
+    both sides of the center with a relative ``margin`` plus ``pad`` pixels, and is
+    widened to the largest value among the two neighbours along axis 0 (the tilts), so
+    that a noisy estimate cannot cut the object.
+
+    Returns
+    -------
+    center, halfwidth : array
+        Shape ``profiles.shape[:-1]``, pixels.
+    """
+    xp = get_array_module(profiles)
+    m = profiles.shape[-1]
+    y = xp.arange(m, dtype=profiles.dtype)
+    g = _box_smooth(xp, profiles, width=5, passes=3)
+    b = xp.percentile(g, 10, axis=-1)[..., None]
+    peak = xp.max(g, axis=-1)[..., None]
+    pos = xp.clip(g - b, 0, None)
+    above = (g - b) > 0.05 * (peak - b)
+    pos = xp.where(above, pos, 0.0)
+    c = xp.sum(pos * y, axis=-1) / xp.maximum(xp.sum(pos, axis=-1), 1e-300)
+    lo = xp.argmax(above, axis=-1).astype(profiles.dtype)
+    hi = (m - 1 - xp.argmax(above[..., ::-1], axis=-1)).astype(profiles.dtype)
+    h = xp.maximum(c - lo, hi - c) * (1 + margin) + pad
+    if h.ndim >= 1 and h.shape[0] >= 3:
+        h = xp.maximum(h, xp.maximum(xp.roll(h, 1, axis=0), xp.roll(h, -1, axis=0)))
+    return c, h
+
+
+def _windowed_com(profiles: Any, center: Any, halfwidth: Any) -> tuple[Any, Any]:
+    """Background-insensitive center of mass of 1-D profiles along the last axis.
+
+    The center ``c`` is the fixed point of the center of mass computed in a window
+    symmetric about ``c`` (``halfwidth`` pixels, shrunk where the image edge is nearer,
+    with 1-pixel linear edges). Because the window is symmetric, a constant background
+    has no first moment about ``c`` and drops out, and noise far from the object no
+    longer enters with a large lever arm.
+
+    Parameters
+    ----------
+    profiles : array
+        Profiles, shape ``(..., m)``, float64.
+    center : array
+        Starting centers, broadcastable to ``profiles.shape[:-1]``, pixels.
+    halfwidth : array
+        Window half-widths, broadcastable to ``profiles.shape[:-1]``, pixels.
+
+    Returns
+    -------
+    center : array
+        Center of mass, shape ``profiles.shape[:-1]``, pixels from index 0.
+    mass : array
+        Background-subtracted mass inside the window, same shape.
+    """
+    xp = get_array_module(profiles)
+    f = profiles
+    m = f.shape[-1]
+    y = xp.arange(m, dtype=f.dtype)
+    shape = f.shape[:-1]
+    c = xp.broadcast_to(xp.asarray(center, dtype=f.dtype), shape).copy()
+    h = xp.broadcast_to(xp.asarray(halfwidth, dtype=f.dtype), shape)
+    # background: median of the pixels well outside the starting window, else 10th pct
+    d = y - c[..., None]
+    outside = xp.abs(d) > h[..., None] + 2
+    n_out = xp.sum(outside, axis=-1)
+    b = xp.percentile(f, 10, axis=-1)
+    if bool(xp.any(n_out >= 8)):
+        med = xp.nanmedian(xp.where(outside, f, xp.nan)[..., :], axis=-1) if bool(
+            xp.all(n_out >= 1)
+        ) else b
+        b = xp.where(n_out >= 8, med, b)
+    fb = f - b[..., None]
+    mass = xp.zeros(shape, dtype=f.dtype)
+    for _ in range(50):
+        hh = xp.maximum(xp.minimum(h, xp.minimum(c, m - 1 - c)), 1.0)
+        d = y - c[..., None]
+        w = xp.clip(hh[..., None] + 0.5 - xp.abs(d), 0.0, 1.0)
+        mass = xp.sum(w * fb, axis=-1)
+        num = xp.sum(w * fb * d, axis=-1)
+        ok = mass > 0
+        step = xp.where(ok, num / xp.where(ok, mass, 1.0), 0.0)
+        c = xp.clip(c + step, 0.0, m - 1.0)
+        if float(xp.max(xp.abs(step))) < 1e-7:
+            break
+    return c, mass
+
+
+def _shift_lines(xp: Any, fft: Any, lines: Any, shifts: Any, *, derivative: bool = False) -> Any:
+    """Fourier-shift each row of ``lines`` (n, m) by ``shifts`` (n,) (content moves +s).
+
+    A linear ramp joining the end points is removed first (and shifted analytically) so
+    the periodic extension has no jump. With ``derivative`` the x-derivative of the
+    shifted line is returned instead.
+    """
+    n, m = lines.shape
+    x = xp.arange(m, dtype=lines.dtype)
+    slope = (lines[:, -1] - lines[:, 0]) / (m - 1)
+    ramp = lines[:, :1] + slope[:, None] * x
+    k = fft.rfftfreq(m).astype(lines.dtype) if xp is np else xp.fft.rfftfreq(m)
+    spec = fft.rfft(lines - ramp, axis=-1, **fft_kwargs(xp))
+    phase = xp.exp(-2j * np.pi * k[None, :] * shifts[:, None])
+    if derivative:
+        out = fft.irfft(spec * phase * (2j * np.pi * k[None, :]), n=m, axis=-1, **fft_kwargs(xp))
+        return out + slope[:, None]
+    out = fft.irfft(spec * phase, n=m, axis=-1, **fft_kwargs(xp))
+    return out + ramp - slope[:, None] * shifts[:, None]
+
+
+def _match_profiles(
+    xp: Any, fft: Any, profiles: Any, lo: int, hi: int, p: int, *, outer: int = 3
+) -> Any:
+    """Shifts (n,) that best match each profile to the mean profile on ``[lo, hi)``.
+
+    Integer search over ``[-p, p]`` (sum of squared differences) against the mean of the
+    current aligned profiles, then Gauss-Newton subpixel refinement on Fourier-shifted
+    profiles; the mean is recomputed after each pass.
+    """
+    n, m = profiles.shape
+    win = xp.arange(lo, hi)
+    lags = xp.arange(-p, p + 1)
+    s = xp.zeros(n, dtype=profiles.dtype)
+    for it in range(outer):
+        aligned = _shift_lines(xp, fft, profiles, s)[:, lo:hi]
+        ref = xp.mean(aligned, axis=0)
+        if it == 0:
+            # aligned(x) = P(x - j): integer search over j in [-p, p]
+            idx = win[None, :] - lags[:, None]  # (2p+1, w)
+            cand = profiles[:, idx]  # (n, 2p+1, w)
+            ssd = xp.sum((cand - ref) ** 2, axis=-1)
+            s = lags[xp.argmin(ssd, axis=1)].astype(profiles.dtype)
+        for _ in range(6):
+            r = _shift_lines(xp, fft, profiles, s)[:, lo:hi] - ref
+            # d/ds P(x - s) = -P'(x - s)
+            jac = -_shift_lines(xp, fft, profiles, s, derivative=True)[:, lo:hi]
+            den = xp.sum(jac * jac, axis=-1)
+            step = -xp.sum(r * jac, axis=-1) / xp.where(den > 0, den, 1.0)
+            s = xp.clip(s + xp.clip(step, -1.0, 1.0), -float(p), float(p))
+    return s
+
+
+# --------------------------------------------------------------------------------------
+# public function
+# --------------------------------------------------------------------------------------
+def com_shifts(
+    data: Any,
+    tilts: Any,
+    /,
+    *,
+    xrange: tuple[int, int] | None = None,
+    p: int = 20,
+    nslices: int = 20,
+) -> np.ndarray:
+    """Estimate alignment shifts by center-of-mass tracking (Sanders 2015).
+
+    Parallel to the tilt axis (x), mass is conserved: the mass profile along x (the sum
+    over y) is the same for every projection. Each projection's profile is matched to the
+    mean profile over ``xrange`` with subpixel precision, and the mean is re-estimated
+    from the aligned profiles. Perpendicular to the tilt axis (y), the center of mass of
+    an x-slice of the object moves as ``a cos(theta) + b sin(theta)``; after correcting
+    the x shifts, the ``nslices`` most reliable slices are tracked with a
+    background-insensitive windowed center of mass, and the model
+    ``com[i, j] = t[i] + a[j] cos(theta[i]) + b[j] sin(theta[i])`` is fitted by robust
+    (Huber) weighted least squares. The y shifts are ``-t``.
+
+    Parameters
+    ----------
+    data : array_like
+        Tilt series, shape ``(n_tilts, ny, nx)``, any real numeric dtype (NumPy, CuPy or
+        dask array). Not modified.
+    tilts : array_like
+        Tilt angles in degrees, shape ``(n_tilts,)``. Required (not all zero).
+    xrange : tuple of int, optional
+        Columns ``(start, stop)`` (pixels along x, stop exclusive) whose mass profile is
+        matched; the comparison uses ``[start + p, stop - p)`` so that shifts up to ``p``
+        stay inside. Default: the central 3/5 of ``nx``, ``(round(nx / 5),
+        round(4 * nx / 5))``.
+    p : int
+        Search range for the x shift, pixels (``|dx| <= p``). Default 20.
+    nslices : int
+        Number of x-slices (columns) tracked for the y shift, ``1 <= nslices <= nx``.
+        Default 20.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shifts that align the stack, shape ``(n_tilts, 2)``, float64, ``(dy, dx)`` in
+        pixels, :func:`scipy.ndimage.shift` sign. Always a NumPy array. The x shifts have
+        zero mean; the y shifts are free of any ``a + b cos(theta) + c sin(theta)``
+        component other than the constant that centres the rotation axis on row
+        ``(ny - 1) / 2`` (the rigid freedom of the model).
+
+    Raises
+    ------
+    ValueError
+        For a stack that is not 3-D, has fewer than 3 projections, non-finite pixels or
+        constant projections; missing or all-zero tilts; an ``xrange`` outside the image
+        or too narrow for ``p``; ``p < 0``; ``nslices`` outside ``[1, nx]``.
+
+    Notes
+    -----
+    Runs on NumPy or CuPy arrays (computed on the array's device); only the small final
+    fit runs on the CPU.
+
+    References
+    ----------
+    .. [1] T. Sanders, "Physically motivated global alignment method for electron
+       tomography", Advanced Structural and Chemical Imaging 1, 4 (2015).
+       https://doi.org/10.1186/s40679-015-0005-7
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomoalign.align._center_of_mass import com_shifts
+    >>> rng = np.random.default_rng(0)
+    >>> stack = rng.random((5, 64, 64)).astype(np.float32)
+    >>> com_shifts(stack, np.linspace(-60, 60, 5), p=5).shape
+    (5, 2)
+    """
+    fdata = _check_stack(data)
+    n, ny, nx = fdata.shape
+    theta = np.deg2rad(_check_tilts(tilts, n))
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
+        raise ValueError(f"p is {p!r}; expected an integer >= 0 (search range in pixels).")
+    p = int(p)
+    if (
+        isinstance(nslices, bool)
+        or not isinstance(nslices, (int, np.integer))
+        or not 1 <= nslices <= nx
+    ):
+        raise ValueError(
+            f"nslices is {nslices!r}; expected an integer in [1, {nx}] (the image width)."
+        )
+    if xrange is None:
+        x0, x1 = round(nx / 5), round(4 * nx / 5)
+    else:
+        try:
+            x0, x1 = (int(round(float(v))) for v in xrange)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"xrange is {xrange!r}; expected two column indices (start, stop)."
+            ) from None
+        if not 0 <= x0 < x1 <= nx:
+            raise ValueError(
+                f"xrange is {xrange!r}; expected 0 <= start < stop <= {nx} (image width)."
+            )
+    lo, hi = x0 + p, x1 - p
+    if hi - lo < _MIN_WINDOW:
+        raise ValueError(
+            f"xrange {(x0, x1)} minus the search range p={p} at both ends leaves "
+            f"{max(hi - lo, 0)} column(s); expected at least {_MIN_WINDOW}. Widen xrange or "
+            "reduce p."
+        )
+
+    xp = get_array_module(fdata)
+    fft = get_fft_module(xp)
+
+    # ---- parallel (x): conservation of mass, subpixel profile matching -------------
+    profiles = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx)
+    sx = _match_profiles(xp, fft, profiles, lo, hi, p)
+    sx = sx - xp.mean(sx)
+
+    # ---- perpendicular (y): COM of the best x-slices, x shifts corrected ------------
+    aligned = _shift_lines(xp, fft, profiles, sx)  # column masses after x alignment
+    smax, smin = float(xp.max(sx)), float(xp.min(sx))
+    # physical columns x whose source column x - s stays inside for every projection
+    first = int(np.ceil(max(smax, 0.0)))
+    last = int(np.floor(nx - 2 + min(smin, 0.0)))
+    cols = xp.arange(nx)
+    valid = (cols >= first) & (cols <= last)
+    mean_mass = xp.mean(aligned, axis=0)
+    std_mass = xp.std(aligned, axis=0)
+    noise = xp.maximum(std_mass, 1e-12 * xp.max(xp.abs(mean_mass)) + 1e-300)
+    ratio = xp.where(valid & (mean_mass > 0), mean_mass / noise, -xp.inf)
+    nsel = min(nslices, int(xp.sum(valid)))
+    best = xp.argsort(-ratio)[:nsel]  # physical columns
+    src = best[None, :].astype(xp.float64) - sx[:, None]  # (n, nsel) source columns
+    c0 = xp.clip(xp.floor(src).astype(xp.int64), 0, nx - 2)
+    frac = (src - c0)[:, :, None]
+    rows = xp.arange(n)[:, None]
+    left = fdata[rows, :, c0].astype(xp.float64)  # (n, nsel, ny)
+    right = fdata[rows, :, c0 + 1].astype(xp.float64)
+    slices = (1 - frac) * left + frac * right
+    center, halfwidth = _support(xp.sum(slices, axis=1))  # band of all selected slices
+    com, mass = _windowed_com(slices, center[:, None], halfwidth[:, None])
+    com = to_numpy(com)
+    mass = to_numpy(mass)
+
+    t = _fit_common_offset(com, mass, theta)
+    g = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    rel = t - (ny - 1) / 2
+    rel = rel - g @ np.linalg.lstsq(g, rel, rcond=None)[0]
+    shifts = np.empty((n, 2))
+    shifts[:, 0] = -rel
+    shifts[:, 1] = to_numpy(sx)
+    return shifts
+
+
+def _fit_common_offset(com: np.ndarray, mass: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Robust fit of ``com[i, j] = t[i] + a[j] cos(theta[i]) + b[j] sin(theta[i])``.
+
+    Weighted least squares (weights from each slice's mass, ``mass**2``, as the COM noise
+    scales as ``1 / mass``) with Huber reweighting of the residuals. Returns ``t``
+    (defined up to ``alpha cos + beta sin``).
+    """
+    n, ns = com.shape
+    cos, sin = np.cos(theta), np.sin(theta)
+    # design matrix for vec(com) (row-major: i major, j minor)
+    a_t = np.kron(np.eye(n), np.ones((ns, 1)))
+    a_a = np.kron(cos[:, None], np.eye(ns))
+    a_b = np.kron(sin[:, None], np.eye(ns))
+    design = np.hstack([a_t, a_a, a_b])
+    yv = com.reshape(-1)
+    mj = np.maximum(np.median(mass, axis=0), 1e-300)
+    base = np.broadcast_to((mj / mj.max()) ** 2, (n, ns)).reshape(-1)
+    w = base.copy()
+    sol = np.zeros(design.shape[1])
+    for _ in range(6):
+        sw = np.sqrt(w)
+        sol = np.linalg.lstsq(design * sw[:, None], yv * sw, rcond=1e-10)[0]
+        r = (yv - design @ sol) * np.sqrt(base)
+        scale = 1.4826 * np.median(np.abs(r - np.median(r)))
+        if not scale > 0:
+            break
+        k = 1.5 * scale
+        hub = np.where(np.abs(r) <= k, 1.0, k / np.maximum(np.abs(r), 1e-300))
+        w = base * hub
+    return sol[:n]

@@ -1,0 +1,129 @@
+"""The ``tomoalign`` command line: a thin, testable shell over the library.
+
+``main(argv) -> int`` parses, calls the library, writes outputs and returns an exit code.
+User mistakes (missing files, bad values) print one line to stderr and return 2, without a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["main"]
+
+USER_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    PermissionError,
+    ValueError,
+    TypeError,
+)
+
+
+def _describe(stack: object) -> str:
+    from tomoalign.signal import TiltSeries
+
+    assert isinstance(stack, TiltSeries)
+    axis = stack.axes_manager.signal_axes[0]
+    tilts = stack.tilts
+    pixel = f"{axis.scale:g} {axis.units}" if axis.units and axis.units != "<undefined>" else "unknown"
+    lines = [
+        f"title:      {stack.metadata.General.title}",
+        f"shape:      {stack.data.shape} (n_tilts, ny, nx), dtype {stack.data.dtype}",
+        f"pixel size: {pixel}",
+    ]
+    if stack.has_tilts:
+        steps = np.diff(tilts)
+        step = f", step {np.median(steps):g}" if steps.size else ""
+        lines.append(
+            f"tilts:      {tilts.min():g} .. {tilts.max():g} degrees, {tilts.size} angles{step}"
+        )
+    else:
+        lines.append("tilts:      unknown (all zero)")
+    return "\n".join(lines)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from tomoalign.io import load
+
+    stack = load(args.path, tilts=args.tilts, lazy=True)
+    print(_describe(stack))
+    if args.list_tilts and stack.has_tilts:
+        print("angles:     " + " ".join(f"{t:g}" for t in stack.tilts))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from tomoalign.io import load
+
+    stack = load(args.input, tilts=args.tilts, lazy=True)
+    stack.save(args.output, overwrite=args.overwrite)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tomoalign import datasets
+
+    start = time.perf_counter()
+    stack = datasets.needle()
+    print("Built-in needle series (real HAADF-STEM data, see datasets/data/PROVENANCE.md)")
+    print(_describe(stack))
+    print("angles:     " + " ".join(f"{t:g}" for t in stack.tilts))
+    print(f"loaded in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tomoalign`` command."""
+    parser = argparse.ArgumentParser(
+        prog="tomoalign",
+        description="Align electron-tomography tilt series.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe a tilt-series file")
+    info.add_argument("path", help="MRC/ST/ALI, DM3/DM4, TIFF or HSPY file")
+    info.add_argument("--tilts", help="tilt file (.rawtlt, .tlt, .mdoc); default: found beside")
+    info.add_argument("--list-tilts", action="store_true", help="print every tilt angle")
+    info.set_defaults(func=_cmd_info)
+
+    convert = sub.add_parser("convert", help="convert a tilt series between formats")
+    convert.add_argument("input")
+    convert.add_argument("output", help="output file; its extension chooses the format")
+    convert.add_argument("--tilts", help="tilt file for the input")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    convert.set_defaults(func=_cmd_convert)
+
+    demo = sub.add_parser("demo", help="run the main job on the built-in needle series")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return int(args.func(args))
+    except USER_ERRORS as exc:
+        print(f"tomoalign: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"tomoalign: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""HyperSpy signal classes for tilt series: a thin shell over the array functions.
+
+A tilt series is a :class:`hyperspy.signals.Signal2D` of shape ``(n_tilts, ny, nx)``: the
+navigation axis enumerates the projections, the two signal axes are the image. The tilt axis
+is parallel to x (array axis 2); y (array axis 1) is perpendicular to it.
+
+Per-projection geometry lives in ``metadata.Tomography``:
+
+``tilts``
+    `(n_tilts,)` float64, tilt angles in degrees (all zero when unknown).
+``shifts``
+    `(n_tilts, 2)` float64, pixels. ``shifts[:, 0]`` along y (perpendicular to the tilt axis,
+    array axis 1), ``shifts[:, 1]`` along x (parallel to it, array axis 2). ``shifts[i]`` is
+    the translation that aligns projection ``i``, with :func:`scipy.ndimage.shift`'s sign
+    (the content moves by ``+shift``). Alignment adds to them.
+``tiltaxis``, ``xshift``, ``yshift``, ``cropped``
+    Tilt-axis rotation (degrees), tilt-axis offsets (pixels) and whether the stack was cropped.
+
+The per-projection entries are declared once, in :data:`PER_PROJECTION`, and sliced together
+with the projections in one place (:meth:`TiltSeries._slicer`). Copies, deep copies,
+``as_lazy``, ``compute`` and dtype changes carry the metadata as HyperSpy does.
+
+The classes are registered with HyperSpy under class names and a ``signal_type`` of their own
+(``TiltSeries`` / ``LazyTiltSeries``, ``signal_type="tomoalign_tilt_series"``) so that they
+live beside ETSpy's ``TomoStack`` in one environment; they are exported as
+``tomoalign.TomoStack`` and ``tomoalign.LazyTomoStack`` too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal2d import Signal2D
+from hyperspy.signal import BaseSignal
+
+from tomoalign._backend import is_dask_array
+from tomoalign._validation import (
+    check_series_array,
+    check_shifts,
+    check_tilts,
+    count_nonfinite,
+)
+
+__all__ = ["PER_PROJECTION", "SIGNAL_TYPE", "LazyTiltSeries", "TiltSeries"]
+
+#: The ``signal_type`` under which the tilt-series classes are registered with HyperSpy.
+SIGNAL_TYPE = "tomoalign_tilt_series"
+
+#: Entries of ``metadata.Tomography`` that hold one row per projection. They are sliced with
+#: the navigation axis, and nowhere else.
+PER_PROJECTION = ("tilts", "shifts")
+
+_SCALAR_DEFAULTS: dict[str, Any] = {
+    "tiltaxis": 0.0,
+    "xshift": 0.0,
+    "yshift": 0.0,
+    "cropped": False,
+}
+
+
+def _source_geometry(signal: BaseSignal) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Tilts and shifts carried by another signal (ours, ETSpy 1.1 or ETSpy 1.3)."""
+    tilts = shifts = None
+    # ETSpy >= 1.2 keeps them as signals in attributes `tilts` and `shifts`.
+    for name in ("tilts", "shifts"):
+        value = getattr(type(signal), name, None)
+        if isinstance(value, property):
+            try:
+                attr = getattr(signal, name)
+            except Exception:  # pragma: no cover - a foreign property that fails
+                continue
+            arr = np.asarray(getattr(attr, "data", attr), dtype=float)
+            if name == "tilts":
+                tilts = arr.reshape(-1)
+            else:
+                shifts = arr.reshape(-1, 2)
+    md = signal.metadata
+    if tilts is None and md.has_item("Tomography.tilts"):
+        value = md.get_item("Tomography.tilts")
+        if value is not None:
+            tilts = np.asarray(value, dtype=float).reshape(-1)
+    if shifts is None and md.has_item("Tomography.shifts"):
+        value = md.get_item("Tomography.shifts")
+        if value is not None:
+            shifts = np.asarray(value, dtype=float).reshape(-1, 2)
+    return tilts, shifts
+
+
+class TiltSeries(Signal2D):
+    """A tilt series of projections, shape ``(n_tilts, ny, nx)``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array or hyperspy.signals.Signal2D
+        The projections, `(n_tilts, ny, nx)`, any real numeric dtype. A HyperSpy signal
+        (an ETSpy ``TomoStack`` included) keeps its axes and metadata, and its tilts and shifts
+        unless new ones are given. The data is referenced, not copied, and never modified by
+        tomoalign.
+    tilts : array_like, optional
+        `(n_tilts,)` tilt angles in degrees. Default: those of ``data`` when it is a signal
+        that has them, else zeros (unknown).
+    shifts : array_like, optional
+        `(n_tilts, 2)` shifts in pixels as ``(dy, dx)``, see the module docstring. Default: those
+        of ``data`` when it is a signal that has them, else zeros.
+    **kwargs
+        Passed to :class:`hyperspy.signals.Signal2D` (``axes``, ``metadata``,
+        ``original_metadata``, ...).
+
+    Raises
+    ------
+    ValueError
+        When the data is not 3D, or tilts/shifts do not match the number of projections.
+    TypeError
+        When the data is not real and numeric.
+
+    Warns
+    -----
+    RuntimeWarning
+        When eager data contain NaN or infinite pixels. They are kept as they are; alignment
+        raises on them, so crop or replace them first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tomoalign
+    >>> stack = tomoalign.TomoStack(np.zeros((3, 8, 8), np.float32), tilts=[-10, 0, 10])
+    >>> stack.tilts
+    array([-10.,   0.,  10.])
+    >>> stack.inav[1:].shifts.shape
+    (2, 2)
+    """
+
+    _signal_type = SIGNAL_TYPE
+    _signal_dimension = 2
+    _lazy = False
+
+    def __init__(
+        self,
+        data: Any,
+        *args: Any,
+        tilts: Any = None,
+        shifts: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if not kwargs.get("full_initialisation", True):
+            # HyperSpy's own re-initialisation after a class change (_assign_subclass, e.g.
+            # ``as_lazy``, ``compute`` or ``set_signal_type``): keep what is there.
+            super().__init__(data, *args, **kwargs)
+            if (
+                not self.metadata.has_item("Tomography.tilts")
+                and self.axes_manager.navigation_dimension <= 1
+            ):
+                self._init_tomography(None, None)
+            return
+        # HyperSpy re-creates signals from their dictionary (with ``axes``) when copying,
+        # slicing and loading: trust that geometry, validate everything else.
+        internal = "axes" in kwargs
+        src_tilts = src_shifts = None
+        if isinstance(data, BaseSignal):
+            src_tilts, src_shifts = _source_geometry(data)
+            dictionary = data._to_dictionary(add_learning_results=False, add_models=False)
+            dictionary.pop("data")
+            md = dictionary.get("metadata", {})
+            md.setdefault("Signal", {}).pop("signal_type", None)
+            md.pop("Tomography", None)
+            for key, value in dictionary.items():
+                kwargs.setdefault(key, value)
+            data = data.data
+        if not internal:
+            # A user building a series: check the array before HyperSpy wraps it.
+            check_series_array(data, what="data")
+        super().__init__(data, *args, **kwargs)
+        self.metadata.Signal.signal_type = SIGNAL_TYPE
+        if not internal:
+            names = ("Projections", "x", "y")
+            am = self.axes_manager
+            for axis, name in zip((*am.navigation_axes, *am.signal_axes), names, strict=False):
+                if str(axis.name).startswith("<") or not axis.name:
+                    axis.name = name
+        self._init_tomography(
+            tilts if tilts is not None else src_tilts,
+            shifts if shifts is not None else src_shifts,
+        )
+        if is_dask_array(self.data) and not self._lazy:
+            # A dask array makes a lazy series, as hs.signals.Signal2D(...).as_lazy() would.
+            self._lazy = True
+            self._assign_subclass()
+        if not internal and not self._lazy:
+            n_bad = count_nonfinite(self.data)
+            if n_bad:
+                warnings.warn(
+                    f"the tilt series contains {n_bad} NaN or infinite pixel(s); they are kept "
+                    "as they are, but alignment will refuse them: replace them (e.g. "
+                    "np.nan_to_num) or crop them away first",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+    # -- geometry -----------------------------------------------------------------------------
+    @property
+    def n_tilts(self) -> int:
+        """Number of projections (1 for a single projection)."""
+        nav = self.axes_manager.navigation_shape
+        return int(nav[0]) if nav else 1
+
+    def _init_tomography(self, tilts: Any, shifts: Any) -> None:
+        """Fill ``metadata.Tomography`` with validated defaults (the one place it is built)."""
+        md = self.metadata
+        n = self.n_tilts
+        if tilts is None and md.has_item("Tomography.tilts"):
+            tilts = md.get_item("Tomography.tilts")
+        if shifts is None and md.has_item("Tomography.shifts"):
+            shifts = md.get_item("Tomography.shifts")
+        tilts = np.zeros(n) if tilts is None else check_tilts(tilts, n)
+        shifts = np.zeros((n, 2)) if shifts is None else check_shifts(shifts, n)
+        md.set_item("Tomography.tilts", tilts)
+        md.set_item("Tomography.shifts", shifts)
+        for key, default in _SCALAR_DEFAULTS.items():
+            if not md.has_item(f"Tomography.{key}"):
+                md.set_item(f"Tomography.{key}", default)
+
+    @property
+    def tilts(self) -> np.ndarray:
+        """Tilt angles in degrees, `(n_tilts,)` (a copy; assign to change them)."""
+        return np.array(self.metadata.Tomography.tilts, dtype=float)
+
+    @tilts.setter
+    def tilts(self, value: Any) -> None:
+        self.metadata.Tomography.tilts = check_tilts(value, self.n_tilts)
+
+    @property
+    def shifts(self) -> np.ndarray:
+        """Accumulated alignment shifts `(n_tilts, 2)` as ``(dy, dx)`` in pixels (a copy)."""
+        return np.array(self.metadata.Tomography.shifts, dtype=float)
+
+    @shifts.setter
+    def shifts(self, value: Any) -> None:
+        self.metadata.Tomography.shifts = check_shifts(value, self.n_tilts)
+
+    @property
+    def has_tilts(self) -> bool:
+        """True when tilt angles are known (not all zero)."""
+        return bool(np.any(self.tilts != 0))
+
+    # -- the one place where per-projection metadata follows the projections ------------------
+    def _slicer(self, slices: Any, isNavigation: bool | None = None, out: Any = None) -> Any:  # noqa: N803
+        result = super()._slicer(slices, isNavigation=isNavigation, out=out)
+        target = out if out is not None else result
+        if isNavigation is False or self.axes_manager.navigation_dimension != 1:
+            return result
+        array_slices = self._get_array_slices(slices, isNavigation)
+        index = np.arange(self.n_tilts)[array_slices[0]]
+        index = np.atleast_1d(index)
+        md = self.metadata.Tomography
+        for key in PER_PROJECTION:
+            value = md.get_item(key)
+            if value is not None:
+                target.metadata.Tomography.set_item(key, np.asarray(value)[index].copy())
+        return result
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def save(self, filename: Any, overwrite: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        """Save the tilt series atomically, refusing to replace a file unless asked.
+
+        Parameters
+        ----------
+        filename : str or path-like
+            Output path. The format follows the extension: ``.mrc``, ``.st``, ``.ali``,
+            ``.mrcs`` (MRC, with pixel size, and a ``.rawtlt`` beside it when tilts are known),
+            ``.hspy`` (HyperSpy, with all metadata), ``.tif``/``.tiff``.
+        overwrite : bool, default False
+            Replace an existing file. Without it an existing file raises
+            :class:`FileExistsError` and nothing is written.
+        **kwargs
+            Passed to the format's writer.
+
+        See Also
+        --------
+        tomoalign.load
+        """
+        from tomoalign.io import save
+
+        save(self, filename, overwrite=overwrite, **kwargs)
+
+
+class LazyTiltSeries(LazySignal, TiltSeries):
+    """Lazy (dask-backed) :class:`TiltSeries`; ``compute()`` gives a :class:`TiltSeries`."""
+
+    _lazy = True

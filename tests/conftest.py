@@ -1,0 +1,36 @@
+"""Tiny shared fixtures: small synthetic tilt series and paths to the shared real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def tilts7() -> np.ndarray:
+    return np.linspace(-60.0, 60.0, 7)
+
+
+@pytest.fixture
+def array7(tilts7: np.ndarray) -> np.ndarray:
+    """A (7, 24, 32) float32 series with distinct content in every projection."""
+    rng = np.random.default_rng(7)
+    return rng.random((tilts7.size, 24, 32), dtype=np.float32)
+
+
+@pytest.fixture
+def stack7(array7: np.ndarray, tilts7: np.ndarray):
+    import tomoalign
+
+    return tomoalign.TomoStack(array7, tilts=tilts7)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared real data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,56 @@
+import shutil
+import subprocess
+
+import pytest
+
+from tomoalign.cli import main
+
+
+def test_info(tmp_path, stack7, capsys):
+    stack7.save(tmp_path / "s.mrc")
+    assert main(["info", str(tmp_path / "s.mrc"), "--list-tilts"]) == 0
+    out = capsys.readouterr().out
+    assert "(7, 24, 32)" in out
+    assert "-60 .. 60 degrees, 7 angles" in out
+    assert "angles:     -60 -40 -20 0 20 40 60" in out
+
+
+def test_info_missing_file_is_one_line_on_stderr(capsys):
+    assert main(["info", "/nonexistent.mrc"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "tomoalign: error: no such file: '/nonexistent.mrc'"
+
+
+def test_convert_and_overwrite(tmp_path, stack7, capsys):
+    stack7.save(tmp_path / "s.mrc")
+    out = tmp_path / "s.hspy"
+    assert main(["convert", str(tmp_path / "s.mrc"), str(out)]) == 0
+    assert main(["convert", str(tmp_path / "s.mrc"), str(out)]) == 2
+    assert "already exists; pass overwrite=True" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "s.mrc"), str(out), "--overwrite"]) == 0
+
+
+def test_warnings_are_one_line(tmp_path, array7, capsys):
+    import tomoalign
+
+    tomoalign.TomoStack(array7).save(tmp_path / "s.mrc")
+    assert main(["info", str(tmp_path / "s.mrc")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("tomoalign: warning: no tilt angles found")
+    assert "Traceback" not in err
+
+
+def test_demo(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "(77, 256, 256)" in out
+    assert "3.36 nm" in out
+
+
+def test_installed_command_runs():
+    exe = shutil.which("tomoalign")
+    if exe is None:
+        pytest.skip("the tomoalign console script is not on PATH (package not installed)")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "Align electron-tomography tilt series" in out.stdout
