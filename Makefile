@@ -32,3 +32,23 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+
+# --- Benchmarks (benchmarks/README.md) ---------------------------------------------------------
+# ETSpy baselines, each in a virtual environment of its own built with the system Python, so that
+# the benchmark never times the ETSpy copy installed in .venv for the co-installation test.
+BENCH_ETSPY_VERSIONS := 1.3.0 1.1.1
+BENCH_VENV_STAMPS := $(foreach v,$(BENCH_ETSPY_VERSIONS),benchmarks/.venv-etspy$(subst .,,$(v))/.installed)
+
+.PHONY: bench-venvs
+
+benchmarks/.venv-etspy%/.installed:
+	$(PYTHON) -m venv benchmarks/.venv-etspy$*
+	benchmarks/.venv-etspy$*/bin/python -m pip install --quiet --upgrade pip
+	benchmarks/.venv-etspy$*/bin/python -m pip install --quiet \
+		"etspy==$(shell echo $* | sed -E 's/^([0-9])([0-9])([0-9]+)$$/\1.\2.\3/')"
+	touch $@
+
+bench-venvs: $(BENCH_VENV_STAMPS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_align.py

@@ -21,8 +21,10 @@ TomoStack, LazyTomoStack
     The tilt-series signals (HyperSpy class names ``TiltSeries`` / ``LazyTiltSeries``).
 load
     Read MRC, DigitalMicrograph, TIFF and HyperSpy files, with tilt discovery.
-apply_shifts
-    Shift every projection of an array (Fourier or spline interpolation).
+align_stack, AlignmentMethod
+    ETSpy's reference alignment API (PC, COM, COM-CL, StackReg) on a TomoStack.
+estimate_shifts, apply_shifts
+    The building blocks on NumPy, CuPy and dask arrays, no HyperSpy needed.
 datasets
     The built-in needle series and simulated ground truth.
 metrics
@@ -31,6 +33,7 @@ metrics
 
 from tomoalign import datasets, metrics
 from tomoalign._shift import apply_shifts
+from tomoalign.align import AlignmentMethod, align_stack, estimate_shifts
 from tomoalign.io import load
 from tomoalign.signal import LazyTiltSeries, TiltSeries
 
@@ -42,13 +45,16 @@ LazyTomoStack = LazyTiltSeries
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignmentMethod",
     "LazyTiltSeries",
     "LazyTomoStack",
     "TiltSeries",
     "TomoStack",
     "__version__",
+    "align_stack",
     "apply_shifts",
     "datasets",
+    "estimate_shifts",
     "load",
     "metrics",
 ]

@@ -39,7 +39,7 @@ def check_series_array(data: Any, *, what: str = "data", min_tilts: int = 1) -> 
     ValueError
         For any number of dimensions other than 3, an empty image or too few projections.
     """
-    dtype = np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
+    dtype = np.dtype(data.dtype) if hasattr(data, "dtype") else np.asarray(data).dtype
     if dtype.kind not in "biuf":
         raise TypeError(
             f"{what} has dtype {dtype}; a tilt series needs real numbers (integer or float). "

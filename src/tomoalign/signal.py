@@ -261,6 +261,35 @@ class TiltSeries(Signal2D):
                 target.metadata.Tomography.set_item(key, np.asarray(value)[index].copy())
         return result
 
+    # -- alignment ----------------------------------------------------------------------------
+    def stack_register(
+        self,
+        method: str = "PC",
+        start: int | None = None,
+        show_progressbar: bool = False,
+        cuda: bool = False,
+        crop: bool = False,
+        shift_type: str = "fourier",
+        **options: Any,
+    ) -> TiltSeries:
+        """Align the series and return an aligned copy (ETSpy's ``stack_register``).
+
+        See :func:`tomoalign.align_stack` for the methods and options; ``metadata.Tomography
+        .shifts`` of the result is this series' shifts plus those found.
+        """
+        from tomoalign.align import stack_register
+
+        return stack_register(
+            self,
+            method,
+            start=start,
+            show_progressbar=show_progressbar,
+            cuda=cuda,
+            crop=crop,
+            shift_type=shift_type,
+            **options,
+        )
+
     # -- I/O ----------------------------------------------------------------------------------
     def save(self, filename: Any, overwrite: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
         """Save the tilt series atomically, refusing to replace a file unless asked.

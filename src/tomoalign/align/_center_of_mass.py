@@ -110,19 +110,22 @@ def _box_smooth(xp: Any, f: Any, width: int = 5, passes: int = 3) -> Any:
     return f
 
 
-def _support(profiles: Any, *, margin: float = 0.25, pad: float = 4.0) -> tuple[Any, Any]:
+def _support(
+    profiles: Any, *, threshold: float = 0.03, margin: float = 0.25, pad: float = 4.0
+) -> tuple[Any, Any, Any]:
     """Center and half-width of the object support of high-SNR profiles (last axis).
 
     The profile is smoothed; the background is its 10th percentile; the support is where
-    it exceeds 5 % of the peak above background. The half-width covers the support on
-    both sides of the center with a relative ``margin`` plus ``pad`` pixels, and is
-    widened to the largest value among the two neighbours along axis 0 (the tilts), so
-    that a noisy estimate cannot cut the object.
+    it exceeds ``threshold`` times the peak above background. The extent on each side of
+    the center is widened to the largest among the two neighbours along axis 0 (the
+    tilts), so that a noisy estimate cannot cut the object, then grown by ``margin``
+    times the half-extent plus ``pad`` pixels.
 
     Returns
     -------
-    center, halfwidth : array
-        Shape ``profiles.shape[:-1]``, pixels.
+    center, lower, upper : array
+        Center of the support and the bounds that a window must cover, shape
+        ``profiles.shape[:-1]``, pixels.
     """
     xp = get_array_module(profiles)
     m = profiles.shape[-1]
@@ -131,23 +134,25 @@ def _support(profiles: Any, *, margin: float = 0.25, pad: float = 4.0) -> tuple[
     b = xp.percentile(g, 10, axis=-1)[..., None]
     peak = xp.max(g, axis=-1)[..., None]
     pos = xp.clip(g - b, 0, None)
-    above = (g - b) > 0.05 * (peak - b)
+    above = (g - b) > threshold * (peak - b)
     pos = xp.where(above, pos, 0.0)
     c = xp.sum(pos * y, axis=-1) / xp.maximum(xp.sum(pos, axis=-1), 1e-300)
     lo = xp.argmax(above, axis=-1).astype(profiles.dtype)
     hi = (m - 1 - xp.argmax(above[..., ::-1], axis=-1)).astype(profiles.dtype)
-    h = xp.maximum(c - lo, hi - c) * (1 + margin) + pad
-    if h.ndim >= 1 and h.shape[0] >= 3:
-        h = xp.maximum(h, xp.maximum(xp.roll(h, 1, axis=0), xp.roll(h, -1, axis=0)))
-    return c, h
+    below, over = c - lo, hi - c
+    if below.ndim >= 1 and below.shape[0] >= 3:
+        below = xp.maximum(below, xp.maximum(xp.roll(below, 1, axis=0), xp.roll(below, -1, axis=0)))
+        over = xp.maximum(over, xp.maximum(xp.roll(over, 1, axis=0), xp.roll(over, -1, axis=0)))
+    grow = margin * (below + over) / 2 + pad
+    return c, c - below - grow, c + over + grow
 
 
-def _windowed_com(profiles: Any, center: Any, halfwidth: Any) -> tuple[Any, Any]:
+def _windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
     """Background-insensitive center of mass of 1-D profiles along the last axis.
 
     The center ``c`` is the fixed point of the center of mass computed in a window
-    symmetric about ``c`` (``halfwidth`` pixels, shrunk where the image edge is nearer,
-    with 1-pixel linear edges). Because the window is symmetric, a constant background
+    symmetric about ``c`` that covers ``[lower, upper]`` (with 1-pixel linear edges; cut
+    by the image edges, where the background estimate matters again). Because the window is symmetric, a constant background
     has no first moment about ``c`` and drops out, and noise far from the object no
     longer enters with a large lever arm.
 
@@ -157,8 +162,9 @@ def _windowed_com(profiles: Any, center: Any, halfwidth: Any) -> tuple[Any, Any]
         Profiles, shape ``(..., m)``, float64.
     center : array
         Starting centers, broadcastable to ``profiles.shape[:-1]``, pixels.
-    halfwidth : array
-        Window half-widths, broadcastable to ``profiles.shape[:-1]``, pixels.
+    lower, upper : array
+        Bounds of the object support that the window must cover, broadcastable to
+        ``profiles.shape[:-1]``, pixels.
 
     Returns
     -------
@@ -173,7 +179,9 @@ def _windowed_com(profiles: Any, center: Any, halfwidth: Any) -> tuple[Any, Any]
     y = xp.arange(m, dtype=f.dtype)
     shape = f.shape[:-1]
     c = xp.broadcast_to(xp.asarray(center, dtype=f.dtype), shape).copy()
-    h = xp.broadcast_to(xp.asarray(halfwidth, dtype=f.dtype), shape)
+    lower = xp.broadcast_to(xp.asarray(lower, dtype=f.dtype), shape)
+    upper = xp.broadcast_to(xp.asarray(upper, dtype=f.dtype), shape)
+    h = xp.maximum(c - lower, upper - c)
     # background: median of the pixels well outside the starting window, else 10th pct
     d = y - c[..., None]
     outside = xp.abs(d) > h[..., None] + 2
@@ -187,9 +195,10 @@ def _windowed_com(profiles: Any, center: Any, halfwidth: Any) -> tuple[Any, Any]
     fb = f - b[..., None]
     mass = xp.zeros(shape, dtype=f.dtype)
     for _ in range(50):
-        hh = xp.maximum(xp.minimum(h, xp.minimum(c, m - 1 - c)), 1.0)
+        h = xp.maximum(xp.maximum(c - lower, upper - c), 1.0)[..., None]
         d = y - c[..., None]
-        w = xp.clip(hh[..., None] + 0.5 - xp.abs(d), 0.0, 1.0)
+        # symmetric where the image allows, clipped by the image edges otherwise
+        w = xp.clip(xp.minimum(xp.minimum(h + 0.5 - xp.abs(d), y + 1.0), m - y), 0.0, 1.0)
         mass = xp.sum(w * fb, axis=-1)
         num = xp.sum(w * fb * d, axis=-1)
         ok = mass > 0
@@ -395,8 +404,8 @@ def com_shifts(
     left = fdata[rows, :, c0].astype(xp.float64)  # (n, nsel, ny)
     right = fdata[rows, :, c0 + 1].astype(xp.float64)
     slices = (1 - frac) * left + frac * right
-    center, halfwidth = _support(xp.sum(slices, axis=1))  # band of all selected slices
-    com, mass = _windowed_com(slices, center[:, None], halfwidth[:, None])
+    center, lower, upper = _support(xp.sum(slices, axis=1))  # band of the selected slices
+    com, mass = _windowed_com(slices, center[:, None], lower[:, None], upper[:, None])
     com = to_numpy(com)
     mass = to_numpy(mass)
 

@@ -52,6 +52,8 @@ def _band_weight(ny, nx, my, mxh, lo, hi):
     fy = ky / ny
     fx = kx / nx
     f = np.hypot(fy[:, None], fx[None, :])
+    if hi >= 0.5 and lo <= 0:
+        return np.ones_like(f), ky, kx
     w = np.where(f < hi, np.cos(0.5 * np.pi * np.minimum(f / hi, 1.0)) ** 2, 0.0)
     if lo > 0:
         w *= 1.0 - np.exp(-np.log(2.0) * (f / lo) ** 2)
@@ -71,6 +73,7 @@ def phase_correlation_shifts(
     progress: Callable[[int], None] | None = None,
     _lags: tuple[int, ...] = _LAGS,
     _debug: dict | None = None,
+    _xprof: bool = True,
 ) -> np.ndarray:
     """Draft."""
     xp = get_array_module(data)
@@ -93,11 +96,13 @@ def phase_correlation_shifts(
 
     # --- transform every projection once (chunks) -------------------------------------
     spec = xp.empty((n, my, mxh), dtype=np.complex64)
+    prof = xp.empty((n, nx), dtype=np.float32)
     chunk = max(1, _CHUNK_BYTES // (ny * nx * 8))
     ry = np.r_[0 : kmy + 1, my - kmy : my] if my < ny else np.arange(ny)
     sy = np.r_[0 : kmy + 1, ny - kmy : ny] if my < ny else np.arange(ny)
     for i0 in range(0, n, chunk):
         c = xp.asarray(data[i0 : i0 + chunk]).astype(np.float32)
+        prof[i0 : i0 + chunk] = c.sum(axis=1)
         mean = c.mean(axis=(1, 2), keepdims=True)
         c -= mean
         c *= win
@@ -172,6 +177,9 @@ def phase_correlation_shifts(
     if _debug is not None:
         _debug.update(meas=meas.copy(), psr=psr.copy(), pa=pa, pb=pb)
     u = _solve(n, pa, pb, meas, psr, start, max_jump, _debug)
+    if _xprof:
+        ux = _profile_positions(to_numpy(prof), wx, lo, hi, whiten, uf)
+        u[:, 1] = ux
     return -(u - u[start])
 
 
@@ -239,4 +247,52 @@ def _solve(n, pa, pb, meas, psr, start, max_jump, debug):
         w = w_new
     if debug is not None:
         debug.update(w=w, res=res)
+    return u
+
+
+def _dft1(spec, r, k, n, coef):
+    e = np.exp((2j * np.pi / n) * r[:, :, None] * k[None, None, :]) * coef
+    return np.einsum("pmk,pk->pm", e, spec).real
+
+
+def _peak1(spec, k, n, coef, uf, hw=1.5):
+    corr = np.fft.irfft(spec, n=n, axis=-1)
+    i = corr.argmax(axis=1)
+    i = np.where(i > n // 2, i - n, i).astype(float)
+    m = int(math.ceil(hw * uf))
+    r = i[:, None] + np.arange(-m, m + 1)[None, :] / uf
+    c = _dft1(spec, r, k, n, coef)
+    j = c.argmax(axis=1)
+    ar = np.arange(c.shape[0])
+    d = r[ar, j]
+    if uf > 1:
+        jc = np.clip(j, 1, c.shape[1] - 2)
+        cm, c0, cp = c[ar, jc - 1], c[ar, jc], c[ar, jc + 1]
+        den = cm - 2 * c0 + cp
+        ok = (j == jc) & (den < 0)
+        off = np.where(ok, 0.5 * (cm - cp) / np.where(den < 0, den, -1), 0.0)
+        d = d + np.clip(off, -0.5, 0.5) / uf
+    return d
+
+
+def _profile_positions(prof, wx, lo, hi, whiten, uf, n_iter=3):
+    n, nx = prof.shape
+    p = (prof - prof.mean(axis=1, keepdims=True)) * wx
+    f = np.fft.rfft(p, axis=1)
+    k = np.arange(f.shape[1])
+    fr = k / nx
+    w = np.where(fr < hi, np.cos(0.5 * np.pi * np.minimum(fr / hi, 1)) ** 2, 0.0)
+    if lo > 0:
+        w *= 1 - np.exp(-np.log(2) * (fr / lo) ** 2)
+    coef = np.full(k.size, 2.0)
+    coef[0] = 1.0
+    amp = np.abs(f)
+    g = f * np.sqrt(w) / (amp + 1e-3 * amp.mean(axis=1, keepdims=True) + 1e-30) ** whiten
+    # chain (lag 1) then iterate against the mean of the aligned profiles
+    d = _peak1(g[:-1] * g[1:].conj(), k, nx, coef, uf)
+    u = np.concatenate([[0.0], -np.cumsum(d)])
+    for _ in range(n_iter):
+        ref = (g * np.exp(2j * np.pi * k * u[:, None] / nx)).mean(axis=0)
+        d = _peak1(g * ref.conj()[None, :], k, nx, coef, uf)
+        u = d - d.mean()
     return u

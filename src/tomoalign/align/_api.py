@@ -1,0 +1,360 @@
+"""Dispatch: ``estimate_shifts`` / ``apply_shifts`` on arrays, ``align_stack`` on signals.
+
+``align_stack`` keeps the parameter names, order and defaults of ETSpy's documented
+``etspy.align.align_stack`` (ETSpy 1.0-1.1.1); ``shift_type`` (ETSpy 1.1.1) is keyword-only
+here so that the documented positional order holds. Options beyond the reference go in
+``**options`` and are checked against the chosen method's function: an unknown name raises
+:class:`TypeError` listing the valid ones (ETSpy silently ignores a misspelt option).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from tomoalign._backend import is_dask_array, to_device, to_numpy
+from tomoalign._shift import apply_shifts, common_area
+
+__all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
+
+
+class AlignmentMethod(str, Enum):
+    """The alignment methods of the reference API (values are ETSpy's strings).
+
+    PC
+        Phase correlation between neighbours with upsampled-DFT subpixel refinement
+        (Guizar-Sicairos et al. 2008), band-pass filtered, edge tapered, guarded against
+        implausible jumps.
+    COM
+        Center-of-mass tracking (Sanders 2015): conservation of mass along the tilt axis, then
+        the sinusoidal center-of-mass motion across it. Needs tilts.
+    COM_CL
+        Center of mass across the tilt axis and common-line alignment along it
+        (Scott et al. 2012).
+    STACK_REG
+        Rigid translation by intensity (Thevenaz et al. 1998, via pystackreg) between
+        neighbours.
+    """
+
+    PC = "PC"
+    COM = "COM"
+    COM_CL = "COM-CL"
+    STACK_REG = "StackReg"
+
+    @classmethod
+    def parse(cls, method: Any) -> AlignmentMethod:
+        """Return the member for ``method`` (a member or its string, case-insensitive)."""
+        if isinstance(method, cls):
+            return method
+        if isinstance(method, str):
+            for member in cls:
+                if method.strip().lower() in (member.value.lower(), member.name.lower()):
+                    return member
+        valid = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"unknown alignment method {method!r}; valid methods are {valid}")
+
+
+def _estimator(method: AlignmentMethod) -> Callable[..., np.ndarray]:
+    if method is AlignmentMethod.PC:
+        from tomoalign.align._phase_correlation import phase_correlation_shifts
+
+        return phase_correlation_shifts
+    if method is AlignmentMethod.COM:
+        from tomoalign.align._center_of_mass import com_shifts
+
+        return com_shifts
+    if method is AlignmentMethod.COM_CL:
+        from tomoalign.align._common_line import com_cl_shifts
+
+        return com_cl_shifts
+    from tomoalign.align._stackreg import stackreg_shifts
+
+    return stackreg_shifts
+
+
+def _keyword_options(func: Callable[..., Any]) -> list[str]:
+    return [
+        name
+        for name, par in inspect.signature(func).parameters.items()
+        if par.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+
+def estimate_shifts(
+    data: Any,
+    method: AlignmentMethod | str = "PC",
+    *,
+    tilts: Any = None,
+    start: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """Estimate the shifts that align a tilt series.
+
+    Parameters
+    ----------
+    data : array
+        `(n_tilts, ny, nx)` NumPy, CuPy or dask array, any real dtype. Not modified. A dask
+        array is computed (the estimators need every projection).
+    method : AlignmentMethod or str, default "PC"
+        ``"PC"``, ``"COM"``, ``"COM-CL"`` or ``"StackReg"``.
+    tilts : array_like, optional
+        `(n_tilts,)` degrees; needed by COM.
+    start : int, optional
+        Reference projection of the neighbour chain (PC, StackReg); default the central one.
+    progress : callable, optional
+        Called with the number of projections done, where the method reports progress.
+    **options
+        The chosen method's own keyword options (e.g. ``upsample_factor``, ``bandpass`` for
+        PC; ``xrange``, ``p``, ``nslices`` for COM; ``com_ref_index``, ``cl_ref_index``,
+        ``cl_resolution``, ``cl_div_factor`` for COM-CL).
+
+    Returns
+    -------
+    numpy.ndarray
+        `(n_tilts, 2)` float64 shifts in pixels as ``(dy, dx)``: ``[:, 0]`` along y
+        (perpendicular to the tilt axis), ``[:, 1]`` along x (parallel to it); applying
+        ``shifts[i]`` with :func:`scipy.ndimage.shift`'s sign aligns projection ``i``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, or bad data or option values.
+    TypeError
+        For an option the method does not take.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomoalign import apply_shifts, estimate_shifts
+    >>> from tomoalign.datasets._simulate import phantom_projections
+    >>> data = phantom_projections((64, 64), np.arange(-60, 61, 10))
+    >>> moved = apply_shifts(data, np.tile([2.0, -1.0], (13, 1)))
+    >>> shifts = estimate_shifts(moved, "PC")
+    >>> shifts.shape
+    (13, 2)
+    """
+    member = AlignmentMethod.parse(method)
+    func = _estimator(member)
+    accepted = _keyword_options(func)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{member.value} alignment got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options are {', '.join(accepted)}"
+        )
+    if "start" in accepted:
+        options["start"] = start
+    elif start is not None:
+        _ignored(member, "start")
+    if "progress" in accepted:
+        options["progress"] = progress
+    if is_dask_array(data):
+        data = to_numpy(data)
+    if member is AlignmentMethod.COM:
+        return np.asarray(func(data, tilts, **options), dtype=float)
+    return np.asarray(func(data, **options), dtype=float)
+
+
+def _ignored(member: AlignmentMethod, name: str) -> None:
+    warnings.warn(
+        f"{name!r} is not used by the {member.value} method and was ignored",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+# The reference parameters, their defaults, and which methods use them.
+_REFERENCE_OPTIONS: dict[str, tuple[Any, tuple[AlignmentMethod, ...]]] = {
+    "xrange": (None, (AlignmentMethod.COM,)),
+    "p": (20, (AlignmentMethod.COM,)),
+    "nslices": (20, (AlignmentMethod.COM,)),
+    "upsample_factor": (3, (AlignmentMethod.PC,)),
+    "com_ref_index": (None, (AlignmentMethod.COM_CL,)),
+    "cl_ref_index": (None, (AlignmentMethod.COM_CL,)),
+    "cl_resolution": (0.05, (AlignmentMethod.COM_CL,)),
+    "cl_div_factor": (8, (AlignmentMethod.COM_CL,)),
+}
+
+
+def align_stack(
+    stack: Any,
+    method: AlignmentMethod | str,
+    start: int | None = None,
+    show_progressbar: bool = False,
+    xrange: tuple[int, int] | None = None,
+    p: int = 20,
+    nslices: int = 20,
+    cuda: bool = False,
+    upsample_factor: int = 3,
+    com_ref_index: int | None = None,
+    cl_ref_index: int | None = None,
+    cl_resolution: float = 0.05,
+    cl_div_factor: int = 8,
+    *,
+    shift_type: str = "fourier",
+    crop: bool = False,
+    **options: Any,
+) -> Any:
+    """Align a tilt series and return an aligned copy (ETSpy's ``align_stack``).
+
+    Parameters
+    ----------
+    stack : TomoStack or LazyTomoStack
+        The series `(n_tilts, ny, nx)`; not modified.
+    method : AlignmentMethod or str
+        ``"PC"``, ``"COM"``, ``"COM-CL"`` or ``"StackReg"`` (see :class:`AlignmentMethod`).
+    start : int, optional
+        Reference projection for the neighbour chain of PC and StackReg; default the central
+        projection.
+    show_progressbar : bool, default False
+        Show a tqdm progress bar.
+    xrange : tuple of int, optional
+        COM: the x range (px) used for conservation of mass; default the central 3/5.
+    p : int, default 20
+        COM: search range (px) of the conservation-of-mass shift along the tilt axis.
+    nslices : int, default 20
+        COM: number of x-slices used for the center-of-mass fit.
+    cuda : bool, default False
+        Run the array code on the GPU with CuPy; without CuPy or a GPU, warn once and compute
+        the same result on the CPU.
+    upsample_factor : int, default 3
+        PC: subpixel precision is ``1 / upsample_factor`` px.
+    com_ref_index : int, optional
+        COM-CL: the image row (px) onto which each projection's center of mass is moved;
+        default the central row ``ny // 2``.
+    cl_ref_index : int, optional
+        COM-CL: reference projection of the common-line alignment; default ``n_tilts // 2``.
+    cl_resolution : float, default 0.05
+        COM-CL: subpixel precision (px) of the common-line search; must be < 0.5.
+    cl_div_factor : int, default 8
+        COM-CL: number of parts each search interval is divided into per iteration.
+    shift_type : {"fourier", "interp"}, default "fourier"
+        How shifts are applied: Fourier shift (periodic boundary) or cubic-spline
+        interpolation (zero outside).
+    crop : bool, default False
+        Crop the result to the area that every shifted projection covers.
+    **options
+        Further options of the chosen method (see :func:`estimate_shifts`).
+
+    Returns
+    -------
+    TomoStack or LazyTomoStack
+        The aligned copy: float dtype kept (integer input becomes float32), and
+        ``metadata.Tomography.shifts`` = the input's shifts + the shifts found here.
+
+    References
+    ----------
+    Guizar-Sicairos, Thurman & Fienup, Opt. Lett. 33, 156 (2008), doi:10.1364/OL.33.000156.
+    Sanders et al., Adv. Struct. Chem. Imaging 1, 4 (2015), doi:10.1186/s40679-015-0005-7.
+    Scott et al., Nature 483, 444 (2012), doi:10.1038/nature10934.
+    Thevenaz, Ruttimann & Unser, IEEE Trans. Image Process. 7, 27 (1998),
+    doi:10.1109/83.650848.
+    """
+    from tomoalign.signal import TiltSeries
+
+    if not isinstance(stack, TiltSeries):
+        raise TypeError(
+            f"align_stack needs a tomoalign TomoStack, got {type(stack).__name__}; wrap it "
+            "with tomoalign.TomoStack(data_or_signal, tilts=...)"
+        )
+    member = AlignmentMethod.parse(method)
+    given = {
+        "xrange": xrange,
+        "p": p,
+        "nslices": nslices,
+        "upsample_factor": upsample_factor,
+        "com_ref_index": com_ref_index,
+        "cl_ref_index": cl_ref_index,
+        "cl_resolution": cl_resolution,
+        "cl_div_factor": cl_div_factor,
+    }
+    for name, value in given.items():
+        default, users = _REFERENCE_OPTIONS[name]
+        if member in users:
+            options[name] = value
+        elif value is not default and value != default:
+            _ignored(member, name)
+    if stack.axes_manager.navigation_dimension != 1:
+        raise ValueError(
+            f"align_stack needs a tilt series (n_tilts, ny, nx); got data of shape "
+            f"{stack.data.shape}"
+        )
+    tilts = stack.tilts if stack.has_tilts else None
+    if member is not AlignmentMethod.COM and "tilts" in options:
+        options.pop("tilts")
+    data = to_device(stack.data, cuda)
+    bar = _progress_bar(show_progressbar, stack.n_tilts, member)
+    try:
+        shifts = estimate_shifts(
+            data,
+            member,
+            tilts=tilts,
+            start=start,
+            progress=bar.update_to if bar is not None else None,
+            **options,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return _apply(stack, data, shifts, shift_type=shift_type, crop=crop)
+
+
+def _apply(stack: Any, data: Any, shifts: np.ndarray, *, shift_type: str, crop: bool) -> Any:
+    """The aligned copy of ``stack``, with accumulated shifts, optionally cropped."""
+    aligned = apply_shifts(data, shifts, shift_type=shift_type)
+    out = stack._deepcopy_with_new_data(aligned)
+    total = stack.shifts + shifts
+    out.shifts = total
+    if crop:
+        area = total if not stack.metadata.Tomography.cropped else shifts
+        ys, xs = common_area(area, stack.data.shape)
+        out = out.isig[xs, ys]
+        out.metadata.Tomography.cropped = True
+    return out
+
+
+class _Bar:
+    def __init__(self, total: int, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=desc, unit="proj")
+
+    def update_to(self, done: int) -> None:
+        self._bar.update(max(0, int(done) - self._bar.n))
+
+    def close(self) -> None:
+        self._bar.update(self._bar.total - self._bar.n)
+        self._bar.close()
+
+
+def _progress_bar(show: bool, total: int, member: AlignmentMethod) -> _Bar | None:
+    return _Bar(total, f"{member.value} alignment") if show else None
+
+
+def stack_register(
+    stack: Any,
+    method: AlignmentMethod | str = "PC",
+    start: int | None = None,
+    show_progressbar: bool = False,
+    cuda: bool = False,
+    crop: bool = False,
+    shift_type: str = "fourier",
+    **options: Any,
+) -> Any:
+    """ETSpy's ``TomoStack.stack_register``: :func:`align_stack` with keyword options."""
+    return align_stack(
+        stack,
+        method,
+        start=start,
+        show_progressbar=show_progressbar,
+        cuda=cuda,
+        shift_type=shift_type,
+        crop=crop,
+        **options,
+    )
