@@ -50,5 +50,8 @@ benchmarks/.venv-etspy%/.installed:
 
 bench-venvs: $(BENCH_VENV_STAMPS)
 
+# Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--small --repeats 1"
+BENCH_ARGS ?=
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_align.py
+	$(BIN)/python benchmarks/bench_align.py $(BENCH_ARGS)

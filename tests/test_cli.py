@@ -1,5 +1,6 @@
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,11 +46,13 @@ def test_demo(capsys):
     out = capsys.readouterr().out
     assert "(77, 256, 256)" in out
     assert "3.36 nm" in out
+    for method in ("PC", "COM", "COM-CL", "StackReg"):
+        assert f"{method} " in out and "aligned in" in out
 
 
 def test_installed_command_runs():
-    exe = shutil.which("tomoalign")
-    if exe is None:
+    exe = Path(sys.executable).parent / "tomoalign"
+    if not exe.exists():
         pytest.skip("the tomoalign console script is not on PATH (package not installed)")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0

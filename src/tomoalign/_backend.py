@@ -31,7 +31,10 @@ _cuda_warned = False
 
 def n_workers() -> int:
     """Number of CPU workers to use for FFTs and thread pools (all cores)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 def is_dask_array(array: Any) -> bool:

@@ -14,9 +14,15 @@ from tomoalign._backend import get_array_module, is_dask_array
 __all__ = [
     "check_series_array",
     "check_shifts",
+    "check_start",
     "check_tilts",
+    "constant_error",
     "count_nonfinite",
+    "float_series",
+    "format_indices",
+    "nonfinite_error",
     "require_finite",
+    "require_tilts",
 ]
 
 
@@ -60,7 +66,8 @@ def check_series_array(data: Any, *, what: str = "data", min_tilts: int = 1) -> 
         raise ValueError(f"{what} has images of shape {shape[1:]}; each needs at least 2 x 2 px.")
     if shape[0] < min_tilts:
         raise ValueError(
-            f"{what} has {shape[0]} projection(s); at least {min_tilts} are needed."
+            f"{what} has {shape[0]} projection(s); at least {min_tilts} are needed "
+            "(n_tilts, ny, nx)"
         )
 
 
@@ -112,19 +119,130 @@ def count_nonfinite(data: Any) -> int:
     return int(xp.count_nonzero(~xp.isfinite(data)))
 
 
+def format_indices(indices: Any, limit: int = 10) -> str:
+    """``[i, j, ...]`` with at most ``limit`` indices shown."""
+    idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return f"[{shown}{', ...' if len(idx) > limit else ''}]"
+
+
+def nonfinite_error(per_tilt_counts: Any, *, what: str = "the tilt series") -> ValueError:
+    """The error for NaN/inf pixels, given the count of bad pixels per projection."""
+    counts = np.asarray(per_tilt_counts).reshape(-1)
+    return ValueError(
+        f"{what} has {int(counts.sum())} NaN or infinite pixel(s) in projection(s) "
+        f"{format_indices(np.flatnonzero(counts))}; replace them (e.g. np.nan_to_num) or "
+        "remove those projections (stack.inav[...]) first"
+    )
+
+
+def constant_error(indices: Any) -> ValueError:
+    """The error for constant (zero-variance) projections."""
+    return ValueError(
+        f"projection(s) {format_indices(indices)} are constant (zero variance); alignment "
+        "needs images with contrast. Remove those projections and their tilts first "
+        "(stack.inav[...])"
+    )
+
+
 def require_finite(data: Any, *, what: str = "the tilt series") -> None:
     """Raise ``ValueError`` naming the projections that hold NaN or infinite pixels."""
     xp = get_array_module(data)
     if data.dtype.kind not in "fc":
         return
     bad = ~xp.isfinite(data)
-    per_tilt = np.asarray(bad.reshape(bad.shape[0], -1).sum(axis=1))
+    per_tilt = bad.reshape(bad.shape[0], -1).sum(axis=1)
     if hasattr(per_tilt, "compute"):
-        per_tilt = np.asarray(per_tilt.compute())
+        per_tilt = per_tilt.compute()
+    per_tilt = np.asarray(per_tilt.get() if hasattr(per_tilt, "get") else per_tilt)
     if per_tilt.any():
-        idx = np.flatnonzero(per_tilt)
+        raise nonfinite_error(per_tilt, what=what)
+
+
+def check_start(start: Any, n_tilts: int) -> int:
+    """Return the reference projection index (default the central one), or raise.
+
+    Raises
+    ------
+    TypeError
+        When ``start`` is not an integer or None.
+    ValueError
+        When ``start`` is outside ``[0, n_tilts)``.
+    """
+    if start is None:
+        return n_tilts // 2
+    if isinstance(start, bool) or not isinstance(start, int | np.integer):
+        raise TypeError(f"start must be an int or None; got {type(start).__name__} {start!r}")
+    if not 0 <= start < n_tilts:
         raise ValueError(
-            f"{what} has {int(per_tilt.sum())} NaN or infinite pixel(s) in projection(s) "
-            f"{idx[:10].tolist()}{' ...' if idx.size > 10 else ''}; replace them "
-            "(e.g. np.nan_to_num) or remove those projections (stack.inav[...]) first"
+            f"start={start} is out of range for {n_tilts} projections; expected "
+            f"0 <= start <= {n_tilts - 1}, or None for the central projection {n_tilts // 2}"
         )
+    return int(start)
+
+
+def require_tilts(tilts: Any, n_tilts: int, *, method: str) -> np.ndarray:
+    """Return known tilt angles as float64 `(n_tilts,)` degrees, or raise.
+
+    Raises
+    ------
+    ValueError
+        When tilts are missing, all zero, of the wrong count or not finite.
+    """
+    how = (
+        "Give the tilt angles in degrees: TomoStack(data, tilts=...), stack.tilts = ..., or "
+        "a .rawtlt/.tlt/.mdoc file beside the data for tomoalign.load"
+    )
+    if tilts is None:
+        raise ValueError(f"{method} needs the tilt angles, but none were given. {how}")
+    arr = np.asarray(tilts.get() if hasattr(tilts, "get") else tilts, dtype=float).reshape(-1)
+    if arr.size != n_tilts:
+        raise ValueError(
+            f"got {arr.size} tilt angle(s) for {n_tilts} projection(s); expected one per "
+            f"projection. {how}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"tilt angles must be finite; got {arr[~np.isfinite(arr)][:5]}")
+    if np.all(arr == 0):
+        raise ValueError(f"{method} needs the tilt angles, but all tilts are 0. {how}")
+    return arr
+
+
+def float_series(data: Any, *, min_tilts: int = 3) -> Any:
+    """Validate a tilt series for alignment and return it as a float array on its device.
+
+    Parameters
+    ----------
+    data : array
+        `(n_tilts, ny, nx)`, any real dtype, NumPy, CuPy or dask (dask is computed).
+    min_tilts : int, default 3
+        Fewest projections accepted.
+
+    Returns
+    -------
+    array
+        float32 (float64 input stays float64); the input itself when already so. Callers
+        never write to it.
+
+    Raises
+    ------
+    TypeError
+        For a non-numeric dtype.
+    ValueError
+        When the array is not 3D, has too few projections, NaN/inf pixels or constant
+        projections.
+    """
+    from tomoalign._backend import to_numpy
+
+    check_series_array(data, min_tilts=min_tilts)
+    if is_dask_array(data):
+        data = to_numpy(data)
+    xp = get_array_module(data)
+    data = xp.asarray(data)
+    fdata = data if data.dtype == np.float64 else data.astype(np.float32, copy=False)
+    require_finite(fdata)
+    ptp = to_numpy(xp.max(fdata, axis=(1, 2)) - xp.min(fdata, axis=(1, 2)))
+    flat = np.flatnonzero(ptp == 0)
+    if flat.size:
+        raise constant_error(flat)
+    return fdata

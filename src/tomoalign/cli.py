@@ -33,7 +33,9 @@ def _describe(stack: object) -> str:
     assert isinstance(stack, TiltSeries)
     axis = stack.axes_manager.signal_axes[0]
     tilts = stack.tilts
-    pixel = f"{axis.scale:g} {axis.units}" if axis.units and axis.units != "<undefined>" else "unknown"
+    pixel = (
+        f"{axis.scale:g} {axis.units}" if axis.units and axis.units != "<undefined>" else "unknown"
+    )
     lines = [
         f"title:      {stack.metadata.General.title}",
         f"shape:      {stack.data.shape} (n_tilts, ny, nx), dtype {stack.data.dtype}",
@@ -69,15 +71,32 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shift_table(shifts: np.ndarray, tilts: np.ndarray, every: int) -> str:
+    rows = ["    tilt (deg)   dy (px)   dx (px)"]
+    for i in range(0, len(tilts), every):
+        rows.append(f"    {tilts[i]:10.1f} {shifts[i, 0]:9.2f} {shifts[i, 1]:9.2f}")
+    return "\n".join(rows)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from tomoalign import datasets
+    from tomoalign import AlignmentMethod, align_stack, datasets
 
     start = time.perf_counter()
     stack = datasets.needle()
     print("Built-in needle series (real HAADF-STEM data, see datasets/data/PROVENANCE.md)")
     print(_describe(stack))
-    print("angles:     " + " ".join(f"{t:g}" for t in stack.tilts))
-    print(f"loaded in {time.perf_counter() - start:.2f} s")
+    print(f"loaded in {time.perf_counter() - start:.2f} s\n")
+    for method in AlignmentMethod:
+        start = time.perf_counter()
+        aligned = align_stack(stack, method)
+        seconds = time.perf_counter() - start
+        shifts = aligned.shifts
+        (dy_lo, dx_lo), (dy_hi, dx_hi) = shifts.min(axis=0), shifts.max(axis=0)
+        print(
+            f"{method.value:8s} aligned in {seconds:6.2f} s; shifts dy {dy_lo:+.1f}..{dy_hi:+.1f}"
+            f" px, dx {dx_lo:+.1f}..{dx_hi:+.1f} px"
+        )
+        print(_shift_table(shifts, stack.tilts, every=args.every))
     return 0
 
 
@@ -102,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_cmd_convert)
 
-    demo = sub.add_parser("demo", help="run the main job on the built-in needle series")
+    demo = sub.add_parser(
+        "demo", help="align the built-in needle series with each method; print shifts and times"
+    )
+    demo.add_argument(
+        "--every", type=int, default=8, help="print the shifts of every N-th projection"
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 
@@ -121,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"tomoalign: warning: {message}", file=sys.stderr)
 
 

@@ -246,7 +246,7 @@ class TiltSeries(Signal2D):
         return bool(np.any(self.tilts != 0))
 
     # -- the one place where per-projection metadata follows the projections ------------------
-    def _slicer(self, slices: Any, isNavigation: bool | None = None, out: Any = None) -> Any:  # noqa: N803
+    def _slicer(self, slices: Any, isNavigation: bool | None = None, out: Any = None) -> Any:
         result = super()._slicer(slices, isNavigation=isNavigation, out=out)
         target = out if out is not None else result
         if isNavigation is False or self.axes_manager.navigation_dimension != 1:

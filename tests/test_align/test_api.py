@@ -39,9 +39,7 @@ def test_signature_is_the_reference_to_the_letter():
     params = list(inspect.signature(align_stack).parameters.values())
     positional = [(p.name, p.default) for p in params[: len(REFERENCE)]]
     assert positional == REFERENCE
-    assert all(
-        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[: len(REFERENCE)]
-    )
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[: len(REFERENCE)])
     rest = {p.name: p for p in params[len(REFERENCE) :]}
     assert rest["shift_type"].kind is inspect.Parameter.KEYWORD_ONLY
     assert rest["shift_type"].default == "fourier"
@@ -191,7 +189,7 @@ def test_fewer_than_three_projections(moved, method):
 def test_constant_projection(moved, method):
     data = moved[0].data.copy()
     data[4] = 1.0
-    with pytest.raises(ValueError, match=r"(constant|zero variance|zero-variance).*\b4\b"):
+    with pytest.raises(ValueError, match=r"\[4\].*(zero variance|constant)"):
         align_stack(tomoalign.TomoStack(data, tilts=moved[0].tilts), method)
 
 

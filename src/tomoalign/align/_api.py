@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from tomoalign._shift import apply_shifts, common_area
 __all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
 
 
-class AlignmentMethod(str, Enum):
+class AlignmentMethod(StrEnum):
     """The alignment methods of the reference API (values are ETSpy's strings).
 
     PC
@@ -154,8 +154,8 @@ def estimate_shifts(
         _ignored(member, "start")
     if "progress" in accepted:
         options["progress"] = progress
-    if is_dask_array(data):
-        data = to_numpy(data)
+    if is_dask_array(data) and member is not AlignmentMethod.PC:
+        data = to_numpy(data)  # PC reads dask chunk by chunk; the others need it all
     if member is AlignmentMethod.COM:
         return np.asarray(func(data, tilts, **options), dtype=float)
     return np.asarray(func(data, **options), dtype=float)

@@ -6,8 +6,7 @@ as ``(dy, dx)`` in pixels with the sign of :func:`scipy.ndimage.shift`: applying
 moves the image content by ``+s``. The shifts returned here ALIGN the stack. Tilt angles
 are in degrees.
 
-The helpers :func:`_check_stack` and :func:`_windowed_com` are shared with the
-common-line and StackReg modules.
+The helper :func:`_windowed_com` is shared with the common-line module.
 """
 
 from __future__ import annotations
@@ -16,85 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import fft_kwargs, get_array_module, get_fft_module, is_dask_array, to_numpy
-from .._validation import check_series_array, require_finite
+from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
+from .._validation import float_series, require_tilts
 
 __all__ = ["com_shifts"]
 
 #: Smallest width (pixels) of the window over which mass profiles are compared.
 _MIN_WINDOW = 8
-
-
-# --------------------------------------------------------------------------------------
-# shared validation
-# --------------------------------------------------------------------------------------
-def _list_some(indices: np.ndarray, limit: int = 10) -> str:
-    """Format up to ``limit`` indices, with an ellipsis when there are more."""
-    shown = ", ".join(str(int(i)) for i in indices[:limit])
-    return shown + (", ..." if len(indices) > limit else "")
-
-
-def _check_stack(data: Any, *, min_tilts: int = 3) -> Any:
-    """Validate a tilt series and return it as a floating array on its own device.
-
-    Parameters
-    ----------
-    data : array_like
-        Tilt series, shape ``(n_tilts, ny, nx)``, any real numeric dtype (NumPy, CuPy or
-        dask; dask is computed).
-    min_tilts : int
-        Fewest projections accepted.
-
-    Returns
-    -------
-    array
-        ``data`` as float32 (float64 input stays float64); the input itself or a new
-        array, never written to by the callers.
-
-    Raises
-    ------
-    TypeError
-        When the dtype is not real numeric.
-    ValueError
-        When the array is not 3-D, has too few projections, holds NaN/inf pixels or
-        constant projections.
-    """
-    check_series_array(data, min_tilts=min_tilts)
-    if is_dask_array(data):
-        data = to_numpy(data)
-    xp = get_array_module(data)
-    data = xp.asarray(data)
-    fdata = data if data.dtype == np.float64 else data.astype(np.float32, copy=False)
-    require_finite(fdata, what="data")
-    ptp = to_numpy(xp.max(fdata, axis=(1, 2)) - xp.min(fdata, axis=(1, 2)))
-    flat = np.flatnonzero(ptp == 0)
-    if flat.size:
-        raise ValueError(
-            f"projection(s) {_list_some(flat)} of {data.shape[0]} are constant (zero "
-            "variance); expected images with contrast. Remove the blank projections before "
-            "aligning."
-        )
-    return fdata
-
-
-def _check_tilts(tilts: Any, n: int) -> np.ndarray:
-    """Return the tilt angles as a float64 NumPy vector of length ``n`` (degrees)."""
-    how = (
-        "Give the tilt angles in degrees, e.g. TomoStack(data, tilts=...) or a .rawtlt/.tlt "
-        "file next to the data."
-    )
-    if tilts is None:
-        raise ValueError(f"COM alignment needs the tilt angles but tilts is None. {how}")
-    t = np.asarray(to_numpy(tilts), dtype=np.float64).reshape(-1)
-    if t.size != n:
-        raise ValueError(
-            f"tilts has {t.size} value(s); expected {n}, one per projection. {how}"
-        )
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"tilts holds non-finite values; expected finite angles. {how}")
-    if np.all(t == 0):
-        raise ValueError(f"COM alignment needs the tilt angles but all tilts are 0. {how}")
-    return t
+#: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
+_SMOOTH_GAIN = float(
+    np.sqrt(np.sum(np.convolve(np.convolve(np.ones(5), np.ones(5)), np.ones(5)) ** 2)) / 125
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -111,12 +42,13 @@ def _box_smooth(xp: Any, f: Any, width: int = 5, passes: int = 3) -> Any:
 
 
 def _support(
-    profiles: Any, *, threshold: float = 0.03, margin: float = 0.25, pad: float = 4.0
+    profiles: Any, *, threshold: float = 0.005, margin: float = 0.25, pad: float = 4.0
 ) -> tuple[Any, Any, Any]:
     """Center and half-width of the object support of high-SNR profiles (last axis).
 
     The profile is smoothed; the background is its 10th percentile; the support is where
-    it exceeds ``threshold`` times the peak above background. The extent on each side of
+    it exceeds both ``threshold`` times the peak above background and 6 times the noise
+    of the smoothed profile (estimated from the second differences). The extent on each side of
     the center is widened to the largest among the two neighbours along axis 0 (the
     tilts), so that a noisy estimate cannot cut the object, then grown by ``margin``
     times the half-extent plus ``pad`` pixels.
@@ -134,7 +66,11 @@ def _support(
     b = xp.percentile(g, 10, axis=-1)[..., None]
     peak = xp.max(g, axis=-1)[..., None]
     pos = xp.clip(g - b, 0, None)
-    above = (g - b) > threshold * (peak - b)
+    # noise of the smoothed profile, from the second differences of the raw one
+    d2 = profiles[..., 2:] - 2 * profiles[..., 1:-1] + profiles[..., :-2]
+    sigma = 1.4826 * xp.median(xp.abs(d2), axis=-1)[..., None] / np.sqrt(6.0)
+    level = xp.maximum(threshold * (peak - b), 6.0 * _SMOOTH_GAIN * sigma)
+    above = (g - b) > level
     pos = xp.where(above, pos, 0.0)
     c = xp.sum(pos * y, axis=-1) / xp.maximum(xp.sum(pos, axis=-1), 1e-300)
     lo = xp.argmax(above, axis=-1).astype(profiles.dtype)
@@ -152,9 +88,9 @@ def _windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[A
 
     The center ``c`` is the fixed point of the center of mass computed in a window
     symmetric about ``c`` that covers ``[lower, upper]`` (with 1-pixel linear edges; cut
-    by the image edges, where the background estimate matters again). Because the window is symmetric, a constant background
-    has no first moment about ``c`` and drops out, and noise far from the object no
-    longer enters with a large lever arm.
+    by the image edges, where the background estimate matters again). Because the window
+    is symmetric, a constant background has no first moment about ``c`` and drops out,
+    and noise far from the object no longer enters with a large lever arm.
 
     Parameters
     ----------
@@ -181,18 +117,21 @@ def _windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[A
     c = xp.broadcast_to(xp.asarray(center, dtype=f.dtype), shape).copy()
     lower = xp.broadcast_to(xp.asarray(lower, dtype=f.dtype), shape)
     upper = xp.broadcast_to(xp.asarray(upper, dtype=f.dtype), shape)
-    h = xp.maximum(c - lower, upper - c)
-    # background: median of the pixels well outside the starting window, else 10th pct
-    d = y - c[..., None]
-    outside = xp.abs(d) > h[..., None] + 2
-    n_out = xp.sum(outside, axis=-1)
-    b = xp.percentile(f, 10, axis=-1)
-    if bool(xp.any(n_out >= 8)):
-        med = xp.nanmedian(xp.where(outside, f, xp.nan)[..., :], axis=-1) if bool(
-            xp.all(n_out >= 1)
-        ) else b
-        b = xp.where(n_out >= 8, med, b)
-    fb = f - b[..., None]
+    # background of each projection (axis 0): median of the pixels outside the support
+    # of all its profiles; the median over the whole series where a projection has
+    # fewer than 16 such pixels; 0 where there are none at all.
+    outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
+    n = f.shape[0]
+    masked = xp.where(outside, f, xp.nan).reshape(n, -1)
+    n_out = xp.sum(outside.reshape(n, -1), axis=1)
+    if bool(xp.any(n_out > 0)):
+        overall = xp.nanmedian(masked[n_out > 0])
+        per = xp.nanmedian(xp.where((n_out > 0)[:, None], masked, 0.0), axis=1)
+        b = xp.where(n_out >= 16, per, overall)
+    else:
+        b = xp.zeros(n, dtype=f.dtype)
+    b = b.reshape((n,) + (1,) * (f.ndim - 1))
+    fb = f - b
     mass = xp.zeros(shape, dtype=f.dtype)
     for _ in range(50):
         h = xp.maximum(xp.maximum(c - lower, upper - c), 1.0)[..., None]
@@ -216,7 +155,7 @@ def _shift_lines(xp: Any, fft: Any, lines: Any, shifts: Any, *, derivative: bool
     the periodic extension has no jump. With ``derivative`` the x-derivative of the
     shifted line is returned instead.
     """
-    n, m = lines.shape
+    _n, m = lines.shape
     x = xp.arange(m, dtype=lines.dtype)
     slope = (lines[:, -1] - lines[:, 0]) / (m - 1)
     ramp = lines[:, :1] + slope[:, None] * x
@@ -239,7 +178,7 @@ def _match_profiles(
     current aligned profiles, then Gauss-Newton subpixel refinement on Fourier-shifted
     profiles; the mean is recomputed after each pass.
     """
-    n, m = profiles.shape
+    n, _m = profiles.shape
     win = xp.arange(lo, hi)
     lags = xp.arange(-p, p + 1)
     s = xp.zeros(n, dtype=profiles.dtype)
@@ -248,7 +187,9 @@ def _match_profiles(
         ref = xp.mean(aligned, axis=0)
         if it == 0:
             # aligned(x) = P(x - j): integer search over j in [-p, p]
-            idx = win[None, :] - lags[:, None]  # (2p+1, w)
+            # (2p+1, w); beyond the image the edge value stands in (xrange=None may
+            # compare closer than p to the border)
+            idx = xp.clip(win[None, :] - lags[:, None], 0, _m - 1)
             cand = profiles[:, idx]  # (n, 2p+1, w)
             ssd = xp.sum((cand - ref) ** 2, axis=-1)
             s = lags[xp.argmin(ssd, axis=1)].astype(profiles.dtype)
@@ -295,9 +236,9 @@ def com_shifts(
         Tilt angles in degrees, shape ``(n_tilts,)``. Required (not all zero).
     xrange : tuple of int, optional
         Columns ``(start, stop)`` (pixels along x, stop exclusive) whose mass profile is
-        matched; the comparison uses ``[start + p, stop - p)`` so that shifts up to ``p``
-        stay inside. Default: the central 3/5 of ``nx``, ``(round(nx / 5),
-        round(4 * nx / 5))``.
+        matched; as in ETSpy, a given range is compared over ``[start + p, stop - p)``
+        so that shifts up to ``p`` stay inside it. Default: compare the central 3/5 of
+        ``nx``, ``[round(nx / 5), round(4 * nx / 5))``.
     p : int
         Search range for the x shift, pixels (``|dx| <= p``). Default 20.
     nslices : int
@@ -340,9 +281,9 @@ def com_shifts(
     >>> com_shifts(stack, np.linspace(-60, 60, 5), p=5).shape
     (5, 2)
     """
-    fdata = _check_stack(data)
+    fdata = float_series(data)
     n, ny, nx = fdata.shape
-    theta = np.deg2rad(_check_tilts(tilts, n))
+    theta = np.deg2rad(require_tilts(tilts, n, method="COM alignment"))
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
         raise ValueError(f"p is {p!r}; expected an integer >= 0 (search range in pixels).")
     p = int(p)
@@ -355,10 +296,13 @@ def com_shifts(
             f"nslices is {nslices!r}; expected an integer in [1, {nx}] (the image width)."
         )
     if xrange is None:
-        x0, x1 = round(nx / 5), round(4 * nx / 5)
+        # ETSpy's default: compare the central 3/5 directly (profiles are shifted
+        # periodically, so the search range needs no margin inside it).
+        lo, hi = round(nx / 5), round(4 * nx / 5)
+        x0, x1 = lo - p, hi + p
     else:
         try:
-            x0, x1 = (int(round(float(v))) for v in xrange)
+            x0, x1 = (round(float(v)) for v in xrange)
         except (TypeError, ValueError):
             raise ValueError(
                 f"xrange is {xrange!r}; expected two column indices (start, stop)."
@@ -367,7 +311,7 @@ def com_shifts(
             raise ValueError(
                 f"xrange is {xrange!r}; expected 0 <= start < stop <= {nx} (image width)."
             )
-    lo, hi = x0 + p, x1 - p
+        lo, hi = x0 + p, x1 - p
     if hi - lo < _MIN_WINDOW:
         raise ValueError(
             f"xrange {(x0, x1)} minus the search range p={p} at both ends leaves "
@@ -439,8 +383,8 @@ def _fit_common_offset(com: np.ndarray, mass: np.ndarray, theta: np.ndarray) -> 
     w = base.copy()
     sol = np.zeros(design.shape[1])
     for _ in range(6):
-        sw = np.sqrt(w)
-        sol = np.linalg.lstsq(design * sw[:, None], yv * sw, rcond=1e-10)[0]
+        normal = (design * w[:, None]).T @ design
+        sol = np.linalg.pinv(normal, rcond=1e-10, hermitian=True) @ (design.T @ (w * yv))
         r = (yv - design @ sol) * np.sqrt(base)
         scale = 1.4826 * np.median(np.abs(r - np.median(r)))
         if not scale > 0:

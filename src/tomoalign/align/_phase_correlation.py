@@ -1,4 +1,11 @@
-"""Neighbour phase correlation of a tilt series (draft)."""
+"""Shifts of a tilt series by phase correlation of neighbouring projections.
+
+The estimate and the application of shifts are separate steps: this module only
+estimates; ``tomoalign._shift.apply_shifts`` applies. Conventions: a tilt series is
+`(n_tilts, ny, nx)` with the tilt axis parallel to x (array axis 2); shifts are
+`(n_tilts, 2)` float64 pixels as ``(dy, dx)`` in :func:`scipy.ndimage.shift`'s sign
+(applying ``s`` moves the content by ``+s``), and are the shifts that *align* the series.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,33 @@ from typing import Any
 import numpy as np
 
 from tomoalign._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
+from tomoalign._validation import (
+    check_series_array,
+    check_start,
+    constant_error,
+    require_finite,
+)
 
 __all__ = ["phase_correlation_shifts"]
 
+# Bytes of float32 projections (and of cropped cross-power spectra) handled per chunk.
 _CHUNK_BYTES = 96 * 2**20
+# Tilt-index lags of the correlated pairs: neighbours and next-but-one neighbours.
 _LAGS = (1, 2)
+# Robust-solve settings: Tukey biweight cut = max(_MIN_CUT px, _MAD_CUTS robust sigmas).
+_MIN_CUT = 1.0
+_MAD_CUTS = 6.0
+_IRLS_ITERATIONS = 20
+# Iterations of the x-profile alignment against the mean aligned profile.
+_PROFILE_ITERATIONS = 3
+# Percentile of each row profile taken as the background before the centre of mass.
+_BACKGROUND_PERCENTILE = 5.0
 
 
 def _tukey(n: int, frac: float) -> np.ndarray:
+    """Tukey (cosine-tapered) window of length ``n``, ``frac`` of ``n`` tapered at each end."""
     w = np.ones(n)
-    m = int(round(frac * n))
+    m = round(frac * n)
     if m > 0:
         ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
         w[:m] = ramp
@@ -28,36 +52,99 @@ def _tukey(n: int, frac: float) -> np.ndarray:
 
 
 def _overlap(w: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Circular autocorrelation of window ``w`` at real lags ``r``, 1 at lag 0."""
     n = w.size
-    p = np.abs(np.fft.rfft(w)) ** 2
-    k = np.arange(p.size)
-    c = np.full(p.size, 2.0)
+    power = np.abs(np.fft.rfft(w)) ** 2
+    k = np.arange(power.size)
+    c = np.full(power.size, 2.0)
     c[0] = 1.0
     if n % 2 == 0:
         c[-1] = 1.0
-    o = (np.cos(2 * np.pi * r[..., None] * k / n) * (c * p)).sum(-1) / n
+    o = (np.cos(2 * np.pi * r[..., None] * k / n) * (c * power)).sum(-1) / n
     return o / (w**2).sum()
 
 
 def _crop_size(n: int, kmax: int) -> int:
-    import scipy.fft
+    """FFT-friendly length holding frequencies ``|k| <= kmax`` (``n`` if no gain)."""
+    import scipy.fft  # next_fast_len only: a size, not a transform
 
     m = scipy.fft.next_fast_len(2 * kmax + 2, real=True)
     return n if m >= n else m
 
 
-def _band_weight(ny, nx, my, mxh, lo, hi):
-    ky = np.fft.fftfreq(my) * my  # signed frequency indices of the cropped rows
-    kx = np.arange(mxh)
-    fy = ky / ny
-    fx = kx / nx
-    f = np.hypot(fy[:, None], fx[None, :])
+def _band(f: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Band-pass weight at radial frequency ``f`` (cycles/px), zero for ``f >= hi``."""
     if hi >= 0.5 and lo <= 0:
-        return np.ones_like(f), ky, kx
+        return np.ones_like(f)
     w = np.where(f < hi, np.cos(0.5 * np.pi * np.minimum(f / hi, 1.0)) ** 2, 0.0)
     if lo > 0:
         w *= 1.0 - np.exp(-np.log(2.0) * (f / lo) ** 2)
-    return w, ky, kx
+    return w
+
+
+def _bad_input(message: str) -> ValueError:
+    return ValueError(message)
+
+
+def _validate(
+    data: Any,
+    start: int | None,
+    upsample_factor: int,
+    bandpass: tuple[float, float] | None,
+    taper: float,
+    whiten: float,
+    max_jump: float | None,
+    com_sigma: float | None,
+) -> tuple[int, float, float]:
+    check_series_array(data, min_tilts=3)
+    shape = data.shape
+    n = int(shape[0])
+    if min(shape[1:]) < 8:
+        raise ValueError(f"data has images of {shape[1]} x {shape[2]} px; expected at least 8 x 8")
+    start = check_start(start, n)
+    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, int | np.integer):
+        raise TypeError(
+            f"upsample_factor must be an int; got {type(upsample_factor).__name__} "
+            f"{upsample_factor!r}"
+        )
+    if upsample_factor < 1:
+        raise ValueError(
+            f"upsample_factor={upsample_factor}; expected an integer >= 1 (1: whole pixels, "
+            "k: 1/k px grid refined by a parabola)"
+        )
+    if bandpass is None:
+        lo, hi = 0.0, 0.5
+    else:
+        try:
+            lo, hi = (float(v) for v in bandpass)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"bandpass={bandpass!r}; expected a pair (low, high) of frequencies in cycles "
+                "per pixel, or None"
+            ) from None
+        if not (0.0 <= lo < hi <= 0.5) or not math.isfinite(lo + hi):
+            raise ValueError(
+                f"bandpass={bandpass!r}; expected 0 <= low < high <= 0.5 cycles per pixel "
+                "(0.5 is the Nyquist frequency), e.g. (0.01, 0.25)"
+            )
+        if hi * min(shape[1:]) < 2:
+            raise ValueError(
+                f"bandpass high={hi} keeps fewer than 2 frequencies of a {shape[1]} x "
+                f"{shape[2]} image; raise it to at least {2 / min(shape[1:]):.3g}"
+            )
+    if not 0.0 <= taper < 0.5:
+        raise ValueError(
+            f"taper={taper}; expected a fraction of the image size in [0, 0.5) tapered at each edge"
+        )
+    if not 0.0 <= whiten <= 1.0:
+        raise ValueError(f"whiten={whiten}; expected an exponent in [0, 1] (1: phase only)")
+    if max_jump is not None and not max_jump > 0:
+        raise ValueError(f"max_jump={max_jump}; expected a positive number of pixels or None")
+    if com_sigma is not None and not com_sigma > 0:
+        raise ValueError(
+            f"com_sigma={com_sigma}; expected a positive width in projections, or None"
+        )
+    return start, lo, hi
 
 
 def phase_correlation_shifts(
@@ -70,229 +157,375 @@ def phase_correlation_shifts(
     taper: float = 0.1,
     whiten: float = 0.5,
     max_jump: float | None = None,
+    com_sigma: float | None = 1.0,
     progress: Callable[[int], None] | None = None,
-    _lags: tuple[int, ...] = _LAGS,
-    _debug: dict | None = None,
-    _xprof: bool = True,
 ) -> np.ndarray:
-    """Draft."""
+    """Estimate the shifts that align a tilt series by neighbour phase correlation.
+
+    Every projection is tapered and Fourier transformed once; neighbours ``(i, i + 1)``
+    and next-but-one neighbours ``(i, i + 2)`` are cross-correlated in one batch with a
+    band-passed, partially whitened cross-power spectrum; each peak is refined to
+    subpixel precision by an upsampled matrix DFT (Guizar-Sicairos et al. 2008), and the
+    positions are solved from all pairs by robust least squares (so one bad projection or
+    pair does not derail the chain). Along x, where a tilt about x leaves the column sums
+    of a projection unchanged, the shifts come from phase correlation of those x profiles
+    against their common aligned mean (no chaining). Along y, the correlation chain is
+    combined with the first-moment consistency of the projections (their centre of mass
+    moves rigidly with the tilt).
+
+    Parameters
+    ----------
+    data : array
+        Tilt series `(n_tilts, ny, nx)`, tilt axis parallel to x (axis 2); NumPy or CuPy,
+        any real dtype (computed in float32). At least 3 projections of 8 x 8 px. Not
+        modified.
+    start : int or None
+        Reference projection, whose shift is 0 (negative values count from the end).
+        Default ``None``: the central projection ``n_tilts // 2``. The result for another
+        ``start`` differs only by a constant.
+    upsample_factor : int
+        Subpixel refinement: the correlation is evaluated on a ``1 / upsample_factor`` px
+        grid within 1.5 px of the coarse peak, and the grid maximum refined by a parabola.
+        1 gives whole pixels. Default 3.
+    bandpass : tuple of float or None
+        ``(low, high)`` spatial frequencies in cycles per pixel (Nyquist = 0.5) of the
+        weight on the cross-power spectrum: a Gaussian high-pass reaching one half at
+        ``low`` (removes background and edge gradients) times a raised-cosine low-pass
+        falling to zero at ``high`` (removes noise-dominated frequencies; the spectra are
+        cropped there, which makes the correlations cheaper). ``None``: no weighting.
+        Default ``(0.01, 0.25)``.
+    taper : float
+        Fraction of the width and height tapered by a cosine (Tukey window) at each edge
+        after subtracting the mean, to suppress the wrap-around cross in the spectrum; the
+        window's own pull towards zero shift is divided out. Default 0.1.
+    whiten : float
+        Exponent ``p`` of the spectrum normalisation ``F / |F|**p`` of each projection:
+        0 is plain cross-correlation, 1 full phase correlation. Partial whitening (the
+        default 0.5) keeps the sharpness of phase correlation and most of the
+        noise robustness of cross-correlation.
+    max_jump : float or None
+        Largest disagreement in pixels between a pair's measured shift and the shift
+        implied by all the other pairs; pairs beyond it get no weight. ``None`` (default):
+        6 robust standard deviations (1.4826 MAD) of the disagreements, at least 1 px.
+    com_sigma : float or None
+        Along y, the low-frequency part (a Gaussian low-pass of width ``com_sigma``
+        projections) of the difference between the projections' centres of mass and the
+        correlation chain is added to the chain. This removes the drift that chained
+        correlations accumulate as projections deform with the tilt (foreshortening);
+        it assumes the object stays in the field of view on a roughly uniform background
+        (the 5th percentile of each row profile is subtracted as background).
+        ``None``: pure correlation chain.
+        Default 1.0.
+    progress : callable or None
+        Called with the number of projections transformed since the previous call (so
+        ``tqdm.update`` can be passed); the calls add up to ``n_tilts``. Default ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        `(n_tilts, 2)` float64 shifts in pixels, ``[:, 0]`` along y (axis 1) and
+        ``[:, 1]`` along x (axis 2), in :func:`scipy.ndimage.shift`'s sign: applying
+        ``shifts[i]`` to projection ``i`` aligns it; ``shifts[start]`` is ``(0, 0)``.
+
+    Raises
+    ------
+    ValueError
+        For data that is not 3D, has fewer than 3 projections, non-finite pixels or a
+        constant projection; for ``start`` out of range, ``upsample_factor < 1`` or other
+        out-of-range options.
+    TypeError
+        For a non-integer ``start`` or ``upsample_factor`` or a complex dtype.
+
+    Notes
+    -----
+    Cost: one ``rfft2`` per projection at full size, then per pair one inverse FFT of the
+    spectrum cropped at ``bandpass[1]`` (a quarter of the full size at 0.25) and small
+    matrix products. Extra memory: the cropped spectra (at most about the size of the
+    float32 stack) plus chunks of about 100 MB.
+
+    The pair measurements are combined by iteratively reweighted least squares with
+    Tukey's biweight on the residuals; a projection replaced by noise or shifted far off
+    loses its pairs' weight while the lag-2 pairs bridge over it.
+
+    References
+    ----------
+    .. [1] M. Guizar-Sicairos, S. T. Thurman and J. R. Fienup, "Efficient subpixel image
+       registration algorithms", Opt. Lett. 33, 156-158 (2008).
+       https://doi.org/10.1364/OL.33.000156
+    .. [2] C. D. Kuglin and D. C. Hines, "The phase correlation image alignment method",
+       Proc. IEEE Int. Conf. Cybernetics and Society, 163-165 (1975).
+    .. [3] S. Helgason, "The Radon transform on Euclidean spaces, compact two-point
+       homogeneous spaces and Grassmann manifolds", Acta Math. 113, 153-180 (1965).
+       https://doi.org/10.1007/BF02391776
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomoalign.align._phase_correlation import phase_correlation_shifts
+    >>> rng = np.random.default_rng(0)
+    >>> stack = np.repeat(rng.random((1, 64, 64), dtype=np.float32), 5, axis=0)
+    >>> stack[3] = np.roll(stack[3], (2, -3), axis=(0, 1))
+    >>> phase_correlation_shifts(stack, bandpass=None, com_sigma=None).round(2)[3]
+    array([-2.,  3.])
+    """
+    start, lo, hi = _validate(
+        data, start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma
+    )
     xp = get_array_module(data)
     fft = get_fft_module(xp)
     fkw = fft_kwargs(xp)
     n, ny, nx = data.shape
-    if start is None:
-        start = n // 2
-    lo, hi = bandpass if bandpass is not None else (0.0, 0.5)
-    hi = min(hi, 0.5)
-    kmy = min(int(math.ceil(hi * ny)), ny // 2)
-    kmx = min(int(math.ceil(hi * nx)), nx // 2)
-    my = _crop_size(ny, kmy)
-    mx = _crop_size(nx, kmx)
-    mxh = mx // 2 + 1
-    w, ky, kx = _band_weight(ny, nx, my, mxh, lo, hi)
-    sqrt_w = xp.asarray(np.sqrt(w), dtype=np.float32)
-    wy, wx = _tukey(ny, taper), _tukey(nx, taper)
-    win = xp.asarray(np.outer(wy, wx), dtype=np.float32)
-
-    # --- transform every projection once (chunks) -------------------------------------
-    spec = xp.empty((n, my, mxh), dtype=np.complex64)
-    prof = xp.empty((n, nx), dtype=np.float32)
-    chunk = max(1, _CHUNK_BYTES // (ny * nx * 8))
-    ry = np.r_[0 : kmy + 1, my - kmy : my] if my < ny else np.arange(ny)
-    sy = np.r_[0 : kmy + 1, ny - kmy : ny] if my < ny else np.arange(ny)
-    for i0 in range(0, n, chunk):
-        c = xp.asarray(data[i0 : i0 + chunk]).astype(np.float32)
-        prof[i0 : i0 + chunk] = c.sum(axis=1)
-        mean = c.mean(axis=(1, 2), keepdims=True)
-        c -= mean
-        c *= win
-        f = fft.rfft2(c, axes=(-2, -1), **fkw)
-        del c
-        blk = spec[i0 : i0 + chunk]
-        blk[...] = 0
-        if my < ny:
-            blk[:, ry, :] = f[:, sy, :mxh]
-        else:
-            blk[...] = f[:, :, :mxh]
-        del f
-        amp = xp.abs(blk)
-        eps = 1e-3 * amp.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
-        if whiten == 0.5:
-            amp = xp.sqrt(amp + eps)
-        elif whiten != 0:
-            amp = (amp + eps) ** np.float32(whiten)
-        else:
-            amp = 1
-        blk *= sqrt_w / amp
-
-    # --- pairs ------------------------------------------------------------------------
-    pa = np.concatenate([np.arange(n - lag) for lag in _lags if lag < n])
-    pb = np.concatenate([np.arange(lag, n) for lag in _lags if lag < n])
-    npair = pa.size
-    meas = np.zeros((npair, 2))
-    psr = np.zeros(npair)
     uf = int(upsample_factor)
-    sy_, sx_ = ny / my, nx / mx
-    hw_y = max(1.5, 0.5 * sy_ + 1.0)
-    hw_x = max(1.5, 0.5 * sx_ + 1.0)
-    pchunk = max(1, _CHUNK_BYTES // (my * mx * 8))
-    coef = np.full(mxh, 2.0)
+
+    # Cropped spectrum layout: rows |ky| <= kmy (negative ones at the end), cols kx <= kmx.
+    kmy = min(math.ceil(hi * ny), ny // 2)
+    kmx = min(math.ceil(hi * nx), nx // 2)
+    my, mx = _crop_size(ny, kmy), _crop_size(nx, kmx)
+    mxh = mx // 2 + 1
+    ky = np.fft.fftfreq(my) * my  # signed frequency indices of the stored rows
+    kx = np.arange(mxh, dtype=float)
+    weight = _band(np.hypot((ky / ny)[:, None], (kx / nx)[None, :]), lo, hi)
+    sqrt_w = xp.asarray(np.sqrt(weight), dtype=np.float32)
+    wy, wx = _tukey(ny, taper), _tukey(nx, taper)
+    window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
+    src_rows = np.r_[0 : kmy + 1, ny - kmy : ny] if my < ny else np.arange(ny)
+    dst_rows = np.r_[0 : kmy + 1, my - kmy : my] if my < ny else np.arange(ny)
+
+    # --- 1. transform every projection once, in chunks -----------------------------
+    spec = xp.zeros((n, my, mxh), dtype=np.complex64)
+    col_profiles = xp.empty((n, nx), dtype=np.float32)  # sums over y, invariant in tilt
+    row_profiles = xp.empty((n, ny), dtype=np.float32)  # sums over x
+    chunk = max(1, _CHUNK_BYTES // (ny * nx * 4))
+    for i0 in range(0, n, chunk):
+        block = xp.asarray(data[i0 : i0 + chunk]).astype(np.float32)  # always a copy
+        col_profiles[i0 : i0 + chunk] = block.sum(axis=1)
+        row_profiles[i0 : i0 + chunk] = block.sum(axis=2)
+        mean = block.mean(axis=(1, 2), keepdims=True)
+        if not bool(xp.isfinite(mean).all()):
+            require_finite(data)  # raises, naming the projections
+        block -= mean
+        block *= window
+        full = fft.rfft2(block, axes=(-2, -1), **fkw)
+        del block
+        part = spec[i0 : i0 + chunk]
+        part[:, dst_rows, :] = full[:, src_rows, :mxh]
+        del full
+        amp = xp.abs(part)
+        amp += 1e-3 * amp.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
+        if whiten == 0.5:
+            amp = xp.sqrt(amp)
+        elif whiten != 1:
+            amp **= np.float32(whiten)
+        part *= sqrt_w / amp
+        del amp
+        if progress is not None:
+            progress(part.shape[0])
+    _check_constant(data, col_profiles, row_profiles, xp)
+
+    # --- 2. all pairs: one cropped inverse FFT each, then the upsampled DFT ------------
+    pair_a = np.concatenate([np.arange(n - lag) for lag in _LAGS if lag < n])
+    pair_b = np.concatenate([np.arange(lag, n) for lag in _LAGS if lag < n])
+    meas = np.empty((pair_a.size, 2))
+    step_y, step_x = ny / my, nx / mx  # px per sample of the cropped correlation
+    half_y = math.ceil(max(1.5, 0.5 * step_y + 1.0) * uf)
+    half_x = math.ceil(max(1.5, 0.5 * step_x + 1.0) * uf)
+    off_y = np.arange(-half_y, half_y + 1) / uf
+    off_x = np.arange(-half_x, half_x + 1) / uf
+    coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
     coef[0] = 1.0
-    ky_x = xp.asarray(ky)
-    kx_x = xp.asarray(kx)
-    coef_x = xp.asarray(coef)
-    for j0 in range(0, npair, pchunk):
-        a = pa[j0 : j0 + pchunk]
-        b = pb[j0 : j0 + pchunk]
+    ky_d, kx_d, coef_d = xp.asarray(ky), xp.asarray(kx), xp.asarray(coef)
+    pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
+    for j0 in range(0, pair_a.size, pchunk):
+        a, b = pair_a[j0 : j0 + pchunk], pair_b[j0 : j0 + pchunk]
         cross = spec[a] * spec[b].conj()
         corr = fft.irfft2(cross, s=(my, mx), axes=(-2, -1), **fkw)
         p = corr.shape[0]
-        flat = corr.reshape(p, -1)
-        idx = flat.argmax(axis=1)
-        peak = xp.take_along_axis(flat, idx[:, None], axis=1)[:, 0]
-        mu = flat.mean(axis=1)
-        sd = flat.std(axis=1)
-        psr[j0 : j0 + p] = to_numpy((peak - mu) / (sd + 1e-30))
-        idx = to_numpy(idx)
+        idx = to_numpy(corr.reshape(p, -1).argmax(axis=1))
+        del corr
         iy, ix = np.divmod(idx, mx)
-        iy = np.where(iy > my // 2, iy - my, iy) * sy_
-        ix = np.where(ix > mx // 2, ix - mx, ix) * sx_
-        del corr, flat
-        # grid centred on the rounded coarse peak, step 1/uf
-        cy = np.round(iy)
-        cx = np.round(ix)
-        ny_pts = int(math.ceil(hw_y * uf))
-        nx_pts = int(math.ceil(hw_x * uf))
-        oy = np.arange(-ny_pts, ny_pts + 1) / uf
-        ox = np.arange(-nx_pts, nx_pts + 1) / uf
-        ry_ = cy[:, None] + oy[None, :]
-        rx_ = cx[:, None] + ox[None, :]
-        c2 = _dft_eval(cross, xp.asarray(ry_), xp.asarray(rx_), ky_x, kx_x, coef_x, ny, nx, xp)
-        if taper > 0:
-            c2 = c2 / (_overlap(wy, ry_)[:, :, None] * _overlap(wx, rx_)[:, None, :])
-        dy, dx = _refine(c2, ry_, rx_, uf)
-        meas[j0 : j0 + p, 0] = dy
-        meas[j0 : j0 + p, 1] = dx
+        cy = np.round(np.where(iy > my // 2, iy - my, iy) * step_y)
+        cx = np.round(np.where(ix > mx // 2, ix - mx, ix) * step_x)
+        grid_y = cy[:, None] + off_y[None, :]
+        grid_x = cx[:, None] + off_x[None, :]
+        values = _dft_eval(cross, grid_y, grid_x, ky_d, kx_d, coef_d, (ny, nx), xp)
         del cross
-    if _debug is not None:
-        _debug.update(meas=meas.copy(), psr=psr.copy(), pa=pa, pb=pb)
-    u = _solve(n, pa, pb, meas, psr, start, max_jump, _debug)
-    if _xprof:
-        ux = _profile_positions(to_numpy(prof), wx, lo, hi, whiten, uf)
-        u[:, 1] = ux
+        if taper > 0:
+            values /= _overlap(wy, grid_y)[:, :, None] * _overlap(wx, grid_x)[:, None, :]
+        meas[j0 : j0 + p] = _refine_peak(values, grid_y, grid_x, uf)
+
+    # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
+    u, pair_w = _solve_positions(n, pair_a, pair_b, meas, start, max_jump)
+    # A projection is trusted when at least two of its pairs agree with the solution (one
+    # pair always fits: it alone can set the position of a projection of pure noise).
+    trusted = np.zeros(n)
+    np.add.at(trusted, pair_a, pair_w)
+    np.add.at(trusted, pair_b, pair_w)
+    trusted = (trusted > 1.5).astype(float)
+    u[:, 1] = _profile_positions(to_numpy(col_profiles).astype(np.float64), lo, hi, whiten, uf)
+    if com_sigma is not None:
+        u[:, 0] += _com_trend(
+            to_numpy(row_profiles).astype(np.float64), u[:, 0], trusted, com_sigma
+        )
     return -(u - u[start])
 
 
-def _dft_eval(cross, ry, rx, ky, kx, coef, ny, nx, xp):
-    ey = xp.exp((2j * np.pi / ny) * ry[:, :, None] * ky[None, None, :]).astype(np.complex64)
-    ex = xp.exp((2j * np.pi / nx) * kx[None, :, None] * rx[:, None, :])
+def _check_constant(data: Any, col_profiles: Any, row_profiles: Any, xp: ModuleType) -> None:
+    """Raise for constant projections (candidates: both profiles constant; then exact)."""
+    flat_c = to_numpy(col_profiles.max(axis=1) == col_profiles.min(axis=1))
+    flat_r = to_numpy(row_profiles.max(axis=1) == row_profiles.min(axis=1))
+    cand = np.flatnonzero(flat_c & flat_r)
+    const = [int(i) for i in cand if bool(data[int(i)].max() == data[int(i)].min())]
+    if const:
+        raise constant_error(np.asarray(const))
+
+
+def _dft_eval(
+    cross: Any,
+    grid_y: np.ndarray,
+    grid_x: np.ndarray,
+    ky: Any,
+    kx: Any,
+    coef: Any,
+    size: tuple[int, int],
+    xp: ModuleType,
+) -> np.ndarray:
+    """Correlation of half spectra `(p, my, mxh)` at `(p, my_pts)` x `(p, mx_pts)` px."""
+    ny, nx = size
+    gy, gx = xp.asarray(grid_y), xp.asarray(grid_x)
+    ey = xp.exp((2j * np.pi / ny) * gy[:, :, None] * ky[None, None, :]).astype(np.complex64)
+    ex = xp.exp((2j * np.pi / nx) * kx[None, :, None] * gx[:, None, :])
     ex = (ex * coef[None, :, None]).astype(np.complex64)
-    return to_numpy(xp.matmul(xp.matmul(ey, cross), ex).real)
+    return to_numpy(xp.matmul(xp.matmul(ey, cross), ex).real).astype(np.float64)
 
 
-def _refine(c2, ry, rx, uf):
-    p, my_, mx_ = c2.shape
-    idx = c2.reshape(p, -1).argmax(axis=1)
-    iy, ix = np.divmod(idx, mx_)
-    dy = ry[np.arange(p), iy]
-    dx = rx[np.arange(p), ix]
+def _parabola(cm: np.ndarray, c0: np.ndarray, cp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Vertex offset (grid steps, within +-0.5) of the parabola through three samples."""
+    den = cm - 2 * c0 + cp
+    good = ok & (den < 0)
+    off = np.where(good, 0.5 * (cm - cp) / np.where(good, den, -1.0), 0.0)
+    return np.clip(off, -0.5, 0.5)
+
+
+def _refine_peak(values: np.ndarray, grid_y: np.ndarray, grid_x: np.ndarray, uf: int) -> np.ndarray:
+    """Maximum of `(p, my, mx)` samples on the grids, refined by separable parabolas."""
+    p, my, mx = values.shape
+    iy, ix = np.divmod(values.reshape(p, -1).argmax(axis=1), mx)
+    ar = np.arange(p)
+    dy, dx = grid_y[ar, iy], grid_x[ar, ix]
     if uf > 1:
-        ar = np.arange(p)
-        ok = (iy > 0) & (iy < my_ - 1)
-        iyc = np.clip(iy, 1, my_ - 2)
-        c0 = c2[ar, iyc, ix]
-        cm = c2[ar, iyc - 1, ix]
-        cp = c2[ar, iyc + 1, ix]
-        den = cm - 2 * c0 + cp
-        off = np.where(ok & (den < 0), 0.5 * (cm - cp) / np.where(den < 0, den, -1), 0.0)
-        dy = dy + np.clip(off, -0.5, 0.5) / uf
-        ok = (ix > 0) & (ix < mx_ - 1)
-        ixc = np.clip(ix, 1, mx_ - 2)
-        c0 = c2[ar, iy, ixc]
-        cm = c2[ar, iy, ixc - 1]
-        cp = c2[ar, iy, ixc + 1]
-        den = cm - 2 * c0 + cp
-        off = np.where(ok & (den < 0), 0.5 * (cm - cp) / np.where(den < 0, den, -1), 0.0)
-        dx = dx + np.clip(off, -0.5, 0.5) / uf
-    return dy, dx
+        jy, jx = np.clip(iy, 1, my - 2), np.clip(ix, 1, mx - 2)
+        dy = (
+            dy
+            + _parabola(
+                values[ar, jy - 1, ix], values[ar, jy, ix], values[ar, jy + 1, ix], jy == iy
+            )
+            / uf
+        )
+        dx = (
+            dx
+            + _parabola(
+                values[ar, iy, jx - 1], values[ar, iy, jx], values[ar, iy, jx + 1], jx == ix
+            )
+            / uf
+        )
+    return np.stack([dy, dx], axis=1)
 
 
-def _solve(n, pa, pb, meas, psr, start, max_jump, debug):
-    # unknown u (misalignment), u[a] - u[b] = meas
-    npair = pa.size
-    a_mat = np.zeros((npair, n))
-    a_mat[np.arange(npair), pa] = 1.0
-    a_mat[np.arange(npair), pb] = -1.0
-    keep = np.ones(n, bool)
-    keep[start] = False
-    a_red = a_mat[:, keep]
-    w0 = np.ones(npair)
-    w = w0.copy()
+def _solve_positions(
+    n: int,
+    pair_a: np.ndarray,
+    pair_b: np.ndarray,
+    meas: np.ndarray,
+    start: int,
+    max_jump: float | None,
+) -> np.ndarray:
+    """Robust least squares for `(n, 2)` positions ``u`` with ``u[a] - u[b] = meas``."""
+    rows = np.arange(pair_a.size)
+    design = np.zeros((pair_a.size, n))
+    design[rows, pair_a] = 1.0
+    design[rows, pair_b] = -1.0
+    free = np.arange(n) != start
+    reduced = design[:, free]
+    weights = np.ones(pair_a.size)
     u = np.zeros((n, 2))
-    for _ in range(20):
-        aw = a_red * w[:, None]
-        lhs = aw.T @ a_red + 1e-9 * np.eye(n - 1)
-        rhs = aw.T @ meas
-        u_red = np.linalg.solve(lhs, rhs)
-        u = np.zeros((n, 2))
-        u[keep] = u_red
-        res = np.hypot(*(a_mat @ u - meas).T)
-        if max_jump is None:
-            cut = max(1.0, 6 * 1.4826 * np.median(res))
-        else:
-            cut = max_jump
-        w_new = w0 * np.where(res < cut, (1 - (res / cut) ** 2) ** 2, 0.0) + 1e-6
-        if np.allclose(w_new, w):
+    for _ in range(_IRLS_ITERATIONS):
+        lhs = (reduced * weights[:, None]).T @ reduced + 1e-9 * np.eye(n - 1)
+        u[free] = np.linalg.solve(lhs, (reduced * weights[:, None]).T @ meas)
+        res = np.hypot(*(design @ u - meas).T)
+        cut = (
+            max_jump
+            if max_jump is not None
+            else max(_MIN_CUT, _MAD_CUTS * 1.4826 * float(np.median(res)))
+        )
+        new = np.where(res < cut, (1 - (res / cut) ** 2) ** 2, 0.0) + 1e-6
+        if np.allclose(new, weights, atol=1e-4):
             break
-        w = w_new
-    if debug is not None:
-        debug.update(w=w, res=res)
-    return u
+        weights = new
+    return u, weights
 
 
-def _dft1(spec, r, k, n, coef):
-    e = np.exp((2j * np.pi / n) * r[:, :, None] * k[None, None, :]) * coef
+def _dft1(
+    spec: np.ndarray, grid: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray
+) -> np.ndarray:
+    e = np.exp((2j * np.pi / n) * grid[:, :, None] * k[None, None, :]) * coef
     return np.einsum("pmk,pk->pm", e, spec).real
 
 
-def _peak1(spec, k, n, coef, uf, hw=1.5):
+def _peak1(spec: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray, uf: int) -> np.ndarray:
+    """Subpixel peak positions of 1D correlations given as half spectra `(p, n // 2 + 1)`."""
     corr = np.fft.irfft(spec, n=n, axis=-1)
     i = corr.argmax(axis=1)
     i = np.where(i > n // 2, i - n, i).astype(float)
-    m = int(math.ceil(hw * uf))
-    r = i[:, None] + np.arange(-m, m + 1)[None, :] / uf
-    c = _dft1(spec, r, k, n, coef)
+    half = math.ceil(1.5 * uf)
+    grid = i[:, None] + np.arange(-half, half + 1)[None, :] / uf
+    c = _dft1(spec, grid, k, n, coef)
     j = c.argmax(axis=1)
     ar = np.arange(c.shape[0])
-    d = r[ar, j]
+    d = grid[ar, j]
     if uf > 1:
         jc = np.clip(j, 1, c.shape[1] - 2)
-        cm, c0, cp = c[ar, jc - 1], c[ar, jc], c[ar, jc + 1]
-        den = cm - 2 * c0 + cp
-        ok = (j == jc) & (den < 0)
-        off = np.where(ok, 0.5 * (cm - cp) / np.where(den < 0, den, -1), 0.0)
-        d = d + np.clip(off, -0.5, 0.5) / uf
+        d = d + _parabola(c[ar, jc - 1], c[ar, jc], c[ar, jc + 1], jc == j) / uf
     return d
 
 
-def _profile_positions(prof, wx, lo, hi, whiten, uf, n_iter=3):
-    n, nx = prof.shape
-    p = (prof - prof.mean(axis=1, keepdims=True)) * wx
-    f = np.fft.rfft(p, axis=1)
-    k = np.arange(f.shape[1])
-    fr = k / nx
-    w = np.where(fr < hi, np.cos(0.5 * np.pi * np.minimum(fr / hi, 1)) ** 2, 0.0)
-    if lo > 0:
-        w *= 1 - np.exp(-np.log(2) * (fr / lo) ** 2)
+def _profile_positions(
+    prof: np.ndarray, lo: float, hi: float, whiten: float, uf: int
+) -> np.ndarray:
+    """Positions along x from the column-sum profiles `(n, nx)`, aligned to their common mean."""
+    nx = prof.shape[1]
+    # No window (its fixed weights would pull the shifts towards 0): the 1D periodic
+    # component is taken instead by removing the ramp joining the two ends.
+    ramp = np.linspace(0.0, 1.0, nx)[None, :] * (prof[:, -1:] - prof[:, :1]) + prof[:, :1]
+    flat = prof - ramp
+    f = np.fft.rfft(flat - flat.mean(axis=1, keepdims=True), axis=1)
+    k = np.arange(f.shape[1], dtype=float)
     coef = np.full(k.size, 2.0)
     coef[0] = 1.0
+    if nx % 2 == 0:
+        coef[-1] = 1.0
     amp = np.abs(f)
-    g = f * np.sqrt(w) / (amp + 1e-3 * amp.mean(axis=1, keepdims=True) + 1e-30) ** whiten
-    # chain (lag 1) then iterate against the mean of the aligned profiles
-    d = _peak1(g[:-1] * g[1:].conj(), k, nx, coef, uf)
+    g = f * np.sqrt(_band(k / nx, lo, hi))
+    g /= (amp + 1e-3 * amp.mean(axis=1, keepdims=True) + 1e-30) ** whiten
+    d = _peak1(g[:-1] * g[1:].conj(), k, nx, coef, uf)  # chain for a first estimate
     u = np.concatenate([[0.0], -np.cumsum(d)])
-    for _ in range(n_iter):
+    for _ in range(_PROFILE_ITERATIONS):
         ref = (g * np.exp(2j * np.pi * k * u[:, None] / nx)).mean(axis=0)
         d = _peak1(g * ref.conj()[None, :], k, nx, coef, uf)
         u = d - d.mean()
     return u
+
+
+def _com_trend(rows: np.ndarray, uy: np.ndarray, trusted: np.ndarray, sigma: float) -> np.ndarray:
+    """Low-pass (over the tilt index) of centre of mass minus chain positions along y."""
+    from scipy.ndimage import gaussian_filter1d  # on the small (n,) array only
+
+    rows = rows - np.percentile(rows, _BACKGROUND_PERCENTILE, axis=1, keepdims=True)
+    mass = rows.sum(axis=1)
+    mass = np.where(mass > 0, mass, 1.0)
+    com = (rows * np.arange(rows.shape[1])).sum(axis=1) / mass
+    resid = com - uy
+    resid = (resid - np.average(resid, weights=trusted + 1e-12)) * trusted
+    # Normalised convolution: untrusted projections neither give nor spread a trend.
+    num = gaussian_filter1d(resid, sigma, mode="nearest")
+    den = gaussian_filter1d(trusted, sigma, mode="nearest")
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)

@@ -113,7 +113,9 @@ def phantom_series(
     return stack
 
 
-def misalign(stack: Any, jitter: float = 5.0, drift: float = 0.0, seed: int = 0) -> tuple[Any, np.ndarray]:
+def misalign(
+    stack: Any, jitter: float = 5.0, drift: float = 0.0, seed: int = 0
+) -> tuple[Any, np.ndarray]:
     """Misalign a series by known random shifts: jitter plus a smooth random-walk drift.
 
     Parameters

@@ -109,7 +109,9 @@ def _read_hspy(path: Path, lazy: bool) -> SeriesRecord:
     except Exception as exc:
         raise ValueError(f"could not read {str(path)!r} as a HyperSpy file: {exc}") from exc
     if isinstance(signal, list):
-        raise ValueError(f"{str(path)!r} holds {len(signal)} signals; save one tilt series per file")
+        raise ValueError(
+            f"{str(path)!r} holds {len(signal)} signals; save one tilt series per file"
+        )
     md = signal.metadata.as_dictionary()
     tomo = md.pop("Tomography", {})
     tilts = tomo.get("tilts")
@@ -255,9 +257,7 @@ def load(
 
 def _pixel_size_angstrom(signal: TiltSeries) -> float | None:
     axis = signal.axes_manager.signal_axes[0]
-    factor = {"nm": 10.0, "Å": 1.0, "A": 1.0, "µm": 1e4, "um": 1e4, "pm": 0.01}.get(
-        str(axis.units)
-    )
+    factor = {"nm": 10.0, "Å": 1.0, "A": 1.0, "µm": 1e4, "um": 1e4, "pm": 0.01}.get(str(axis.units))
     return float(axis.scale) * factor if factor else None
 
 

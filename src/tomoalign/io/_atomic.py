@@ -46,7 +46,8 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
         )
     if not parent.is_dir():
         raise FileNotFoundError(
-            f"cannot write {str(path)!r}: the folder {str(parent)!r} does not exist; create it first"
+            f"cannot write {str(path)!r}: the folder {str(parent)!r} does not exist; "
+            "create it first"
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(

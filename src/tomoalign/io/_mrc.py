@@ -83,10 +83,16 @@ def _tilts_from_extended_header(header: Any, ext: bytes, n: int) -> np.ndarray |
             nint, nreal = np.frombuffer(extra[16:20], dtype=header.mode.dtype.byteorder + "i2")
             if nreal & 1 and nint >= 2 and len(ext) >= nint * n:
                 order = header.mode.dtype.byteorder + "i2"
-                tilts = np.array(
-                    [np.frombuffer(ext[i * nint : i * nint + 2], dtype=order)[0] for i in range(n)],
-                    dtype=float,
-                ) / 100.0
+                tilts = (
+                    np.array(
+                        [
+                            np.frombuffer(ext[i * nint : i * nint + 2], dtype=order)[0]
+                            for i in range(n)
+                        ],
+                        dtype=float,
+                    )
+                    / 100.0
+                )
         elif not exttyp and len(ext) >= 128 * n and len(ext) % 128 == 0:
             # Older FEI files: 128-byte records of float32, the first being the alpha tilt.
             order = header.mode.dtype.byteorder + "f4"
@@ -139,8 +145,7 @@ def read_mrc(path: Path, *, lazy: bool = False) -> SeriesRecord:
     n = int(shape[0]) if len(shape) == 3 else 0
     tilts = _tilts_from_extended_header(header, ext, n)
     labels = [
-        bytes(lbl).decode("ascii", "replace").strip()
-        for lbl in header.label[: int(header.nlabl)]
+        bytes(lbl).decode("ascii", "replace").strip() for lbl in header.label[: int(header.nlabl)]
     ]
     return SeriesRecord(
         data=data,

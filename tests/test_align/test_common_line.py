@@ -1,0 +1,132 @@
+"""Tests of tomoalign.align._common_line.com_cl_shifts (Scott 2012 COM + common line)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tomoalign._shift import apply_shifts
+from tomoalign.align._common_line import com_cl_shifts
+from tomoalign.datasets._simulate import add_noise_array, phantom_projections, random_misalignment
+from tomoalign.metrics import rms_error
+
+TILTS = np.arange(-70.0, 71.0, 4.0)
+
+
+@pytest.fixture(scope="module")
+def series():
+    clean = phantom_projections((96, 96), TILTS, seed=3)
+    true = random_misalignment(TILTS.size, jitter=4.0, seed=2)
+    moved = np.asarray(apply_shifts(clean, true), dtype=np.float32)
+    noisy = add_noise_array(moved, kind="gaussian", level=0.5, seed=2)
+    return clean, moved, noisy, true
+
+
+def test_clean_ground_truth(series):
+    _, moved, _, true = series
+    found = com_cl_shifts(moved)
+    assert found.shape == (TILTS.size, 2)
+    assert found.dtype == np.float64
+    ry, rx = rms_error(found, true, TILTS)
+    # measured 0.000 / 0.005 px (the 1/64 px quantisation of cl_resolution=0.05)
+    assert ry < 0.005
+    assert rx < 0.015
+
+
+def test_noisy_ground_truth(series):
+    _, _, noisy, true = series
+    ry, rx = rms_error(com_cl_shifts(noisy), true, TILTS)
+    # measured 0.29 / 0.17 px
+    assert ry < 0.45
+    assert rx < 0.3
+
+
+def test_background_offset_does_not_bias_y(series):
+    _, moved, _, true = series
+    found = com_cl_shifts(moved + 0.2 * float(moved.max()))
+    assert rms_error(found, true, TILTS)[0] < 0.02
+
+
+def test_com_ref_index_is_a_row(series):
+    clean, *_ = series
+    ny = clean.shape[1]
+    default = com_cl_shifts(clean)
+    # zero background: the windowed center of mass is the plain one; shift = row - com
+    prof = clean.sum(axis=2, dtype=np.float64)
+    com = (prof * np.arange(ny)).sum(axis=1) / prof.sum(axis=1)
+    np.testing.assert_allclose(default[:, 0], ny // 2 - com, atol=1e-3)
+    moved_to_10 = com_cl_shifts(clean, com_ref_index=10)
+    np.testing.assert_allclose(moved_to_10[:, 0], 10 - com, atol=1e-3)
+
+
+def test_cl_ref_index_has_zero_x_shift(series):
+    _, moved, _, true = series
+    for ref in (0, 5, TILTS.size - 1):
+        found = com_cl_shifts(moved, cl_ref_index=ref)
+        assert found[ref, 1] == 0.0
+        np.testing.assert_allclose(found[:, 1], -(true[:, 1] - true[ref, 1]), atol=0.02)
+
+
+def test_cl_resolution_sets_precision(series):
+    clean, *_ = series
+    n = clean.shape[0]
+    true = np.zeros((n, 2))
+    true[:, 1] = np.linspace(-3.0, 3.0, n) + 0.37
+    moved = np.asarray(apply_shifts(clean, true), dtype=np.float32)
+    expected = -(true[:, 1] - true[n // 2, 1])
+    fine = com_cl_shifts(moved, cl_resolution=0.01)[:, 1]
+    coarse = com_cl_shifts(moved, cl_resolution=0.4, cl_div_factor=2)[:, 1]
+    assert np.max(np.abs(fine - expected)) < 0.01
+    assert np.max(np.abs(coarse - expected)) < 0.2
+    assert np.max(np.abs(coarse - expected)) > 0.05  # a 0.25 px grid is visibly coarser
+
+
+def test_input_not_modified(series):
+    _, moved, _, _ = series
+    data = moved.astype(np.float64)
+    before = data.copy()
+    com_cl_shifts(data)
+    np.testing.assert_array_equal(data, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        (
+            {"com_ref_index": 96},
+            ValueError,
+            r"com_ref_index is 96; expected a row index in \[0, 95\]",
+        ),
+        ({"com_ref_index": -1}, ValueError, r"com_ref_index is -1; expected a row index"),
+        (
+            {"cl_ref_index": 36},
+            ValueError,
+            r"cl_ref_index is 36; expected a projection index in \[0, 35\]",
+        ),
+        ({"cl_resolution": 0.5}, ValueError, r"cl_resolution is 0.5; expected .* in \(0, 0.5\)"),
+        ({"cl_resolution": 0.0}, ValueError, r"in \(0, 0.5\)"),
+        ({"cl_resolution": "fine"}, TypeError, r"expected a float in \(0, 0.5\)"),
+        ({"cl_div_factor": 1}, ValueError, r"cl_div_factor is 1; expected an integer >= 2"),
+        ({"cl_div_factor": 2.5}, TypeError, r"cl_div_factor is 2.5 \(float\); expected an integer"),
+    ],
+)
+def test_option_errors(series, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        com_cl_shifts(series[1], **kwargs)
+
+
+def test_stack_errors():
+    rng = np.random.default_rng(0)
+    good = rng.random((4, 32, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"single 2D image"):
+        com_cl_shifts(good[0])
+    with pytest.raises(ValueError, match="at least 3"):
+        com_cl_shifts(good[:2])
+    bad = good.copy()
+    bad[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN or infinite pixel\(s\) in projection\(s\) \[0\]"):
+        com_cl_shifts(bad)
+    flat = good.copy()
+    flat[1] = 0
+    with pytest.raises(ValueError, match=r"projection\(s\) \[1\] are constant"):
+        com_cl_shifts(flat)
