@@ -77,7 +77,7 @@ def test_missing_pystackreg(image_series, monkeypatch):
 
 def test_option_errors(image_series):
     data, _ = image_series
-    with pytest.raises(ValueError, match=r"start=5 is out of range for 5 projections; expected 0 <= start <= 4"):
+    with pytest.raises(ValueError, match=r"start=5 is out of range.*0 <= start <= 4"):
         stackreg_shifts(data, start=5)
     with pytest.raises(ValueError, match=r"start=-1 is out of range"):
         stackreg_shifts(data, start=-1)

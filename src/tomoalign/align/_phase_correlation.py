@@ -334,6 +334,9 @@ def phase_correlation_shifts(
     coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
     coef[0] = 1.0
     ky_d, kx_d, coef_d = xp.asarray(ky), xp.asarray(kx), xp.asarray(coef)
+    # energy of each filtered spectrum: the zero-shift autocorrelation, to normalise peaks
+    energy = to_numpy((xp.abs(spec) ** 2 * coef_d).sum(axis=(1, 2))).astype(np.float64)
+    peak = np.empty(pair_a.size)
     pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
     for j0 in range(0, pair_a.size, pchunk):
         a, b = pair_a[j0 : j0 + pchunk], pair_b[j0 : j0 + pchunk]
@@ -352,6 +355,7 @@ def phase_correlation_shifts(
         if taper > 0:
             values /= _overlap(wy, grid_y)[:, :, None] * _overlap(wx, grid_x)[:, None, :]
         meas[j0 : j0 + p] = _refine_peak(values, grid_y, grid_x, uf)
+        peak[j0 : j0 + p] = values.reshape(p, -1).max(axis=1)
 
     # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
     u, pair_w = _solve_positions(n, pair_a, pair_b, meas, start, max_jump)
@@ -361,6 +365,14 @@ def phase_correlation_shifts(
     np.add.at(trusted, pair_a, pair_w)
     np.add.at(trusted, pair_b, pair_w)
     trusted = (trusted > 1.5).astype(float)
+    # ... and when it correlates with some neighbour about as well as projections usually
+    # do: a blank or pure-noise frame can agree with itself through its pairs, but its
+    # normalised correlation peak is far below the others'.
+    ncc = peak / np.sqrt(np.maximum(energy[pair_a] * energy[pair_b], 1e-300))
+    best = np.zeros(n)
+    np.maximum.at(best, pair_a, ncc)
+    np.maximum.at(best, pair_b, ncc)
+    trusted *= best >= _MIN_RELATIVE_PEAK * np.median(best)
     u[:, 1] = _profile_positions(to_numpy(col_profiles).astype(np.float64), lo, hi, whiten, uf)
     if com_sigma is not None:
         u[:, 0] += _com_trend(
@@ -513,6 +525,11 @@ def _profile_positions(
         d = _peak1(g * ref.conj()[None, :], k, nx, coef, uf)
         u = d - d.mean()
     return u
+
+
+#: A projection whose best normalised correlation peak with a neighbour is below this
+#: fraction of the median projection's is not trusted for the centre-of-mass trend.
+_MIN_RELATIVE_PEAK = 0.3
 
 
 def _com_trend(rows: np.ndarray, uy: np.ndarray, trusted: np.ndarray, sigma: float) -> np.ndarray:
