@@ -2,8 +2,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tomoalign import metrics
 from tomoalign.cli import main
 
 
@@ -57,3 +59,25 @@ def test_installed_command_runs():
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "Align electron-tomography tilt series" in out.stdout
+
+
+def test_align_writes_output_and_shifts(tmp_path, capsys):
+    from tomoalign import datasets
+
+    truth = datasets.phantom_series((64, 64), tilts=np.arange(-60, 61, 5))
+    moved, true = datasets.misalign(truth, jitter=3, seed=2)
+    moved.save(tmp_path / "in.mrc")
+    out, shifts = tmp_path / "ali.mrc", tmp_path / "shifts.txt"
+    args = ["align", str(tmp_path / "in.mrc"), str(out), "--method", "COM-CL"]
+    assert main([*args, "--shifts", str(shifts)]) == 0
+    assert "COM-CL: aligned 25 projections" in capsys.readouterr().out
+    found = np.loadtxt(shifts)
+    assert max(metrics.rms_error(found, true, truth.tilts)) < 0.2
+    import tomoalign
+
+    np.testing.assert_allclose(
+        tomoalign.load(out).data, tomoalign.apply_shifts(moved.data, found), atol=0.01
+    )
+    # a second run refuses to overwrite, before doing any work
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err

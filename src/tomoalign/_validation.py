@@ -12,6 +12,7 @@ import numpy as np
 from tomoalign._backend import get_array_module, is_dask_array
 
 __all__ = [
+    "check_profiles",
     "check_series_array",
     "check_shifts",
     "check_start",
@@ -208,7 +209,38 @@ def require_tilts(tilts: Any, n_tilts: int, *, method: str) -> np.ndarray:
     return arr
 
 
-def float_series(data: Any, *, min_tilts: int = 3) -> Any:
+def check_profiles(data: Any, *profiles: Any) -> None:
+    """Raise for NaN/inf pixels or constant projections, using sums already computed.
+
+    Parameters
+    ----------
+    data : array
+        `(n_tilts, ny, nx)`; read again only for the projections that the profiles flag.
+    *profiles : array
+        `(n_tilts, m)` sums of ``data`` over one image axis (rows or columns). A NaN or
+        infinite pixel makes its projection's sums non-finite; a constant projection has
+        constant profiles. Candidates are then checked exactly, so this costs no pass over
+        the stack.
+
+    Raises
+    ------
+    ValueError
+        As :func:`require_finite` and :func:`float_series` do.
+    """
+    from tomoalign._backend import to_numpy
+
+    xp = get_array_module(profiles[0])
+    if not all(bool(xp.isfinite(p).all()) for p in profiles):
+        require_finite(data)  # raises, naming the projections
+    flat = np.ones(profiles[0].shape[0], dtype=bool)
+    for p in profiles:
+        flat &= to_numpy(p.max(axis=1) == p.min(axis=1))
+    const = [int(i) for i in np.flatnonzero(flat) if bool(data[int(i)].max() == data[int(i)].min())]
+    if const:
+        raise constant_error(const)
+
+
+def float_series(data: Any, *, min_tilts: int = 3, check_values: bool = True) -> Any:
     """Validate a tilt series for alignment and return it as a float array on its device.
 
     Parameters
@@ -217,6 +249,9 @@ def float_series(data: Any, *, min_tilts: int = 3) -> Any:
         `(n_tilts, ny, nx)`, any real dtype, NumPy, CuPy or dask (dask is computed).
     min_tilts : int, default 3
         Fewest projections accepted.
+    check_values : bool, default True
+        Also check for NaN/inf pixels and constant projections (two passes over the data).
+        Callers that compute profiles anyway pass False and call :func:`check_profiles`.
 
     Returns
     -------
@@ -240,6 +275,8 @@ def float_series(data: Any, *, min_tilts: int = 3) -> Any:
     xp = get_array_module(data)
     data = xp.asarray(data)
     fdata = data if data.dtype == np.float64 else data.astype(np.float32, copy=False)
+    if not check_values:
+        return fdata
     require_finite(fdata)
     ptp = to_numpy(xp.max(fdata, axis=(1, 2)) - xp.min(fdata, axis=(1, 2)))
     flat = np.flatnonzero(ptp == 0)

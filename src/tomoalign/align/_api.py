@@ -108,7 +108,8 @@ def estimate_shifts(
     start : int, optional
         Reference projection of the neighbour chain (PC, StackReg); default the central one.
     progress : callable, optional
-        Called with the number of projections done, where the method reports progress.
+        Called with the number of projections (or neighbour pairs) newly done, tqdm
+        ``update`` style, where the method reports progress (PC, StackReg).
     **options
         The chosen method's own keyword options (e.g. ``upsample_factor``, ``bandpass`` for
         PC; ``xrange``, ``p``, ``nslices`` for COM; ``com_ref_index``, ``cl_ref_index``,
@@ -296,7 +297,7 @@ def align_stack(
             member,
             tilts=tilts,
             start=start,
-            progress=bar.update_to if bar is not None else None,
+            progress=bar.update if bar is not None else None,
             **options,
         )
     finally:
@@ -325,8 +326,8 @@ class _Bar:
 
         self._bar = tqdm(total=total, desc=desc, unit="proj")
 
-    def update_to(self, done: int) -> None:
-        self._bar.update(max(0, int(done) - self._bar.n))
+    def update(self, done: int) -> None:
+        self._bar.update(min(int(done), self._bar.total - self._bar.n))
 
     def close(self) -> None:
         self._bar.update(self._bar.total - self._bar.n)

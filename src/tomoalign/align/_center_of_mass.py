@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
-from .._validation import float_series, require_tilts
+from .._validation import check_profiles, float_series, require_tilts
 
 __all__ = ["com_shifts"]
 
@@ -281,7 +281,7 @@ def com_shifts(
     >>> com_shifts(stack, np.linspace(-60, 60, 5), p=5).shape
     (5, 2)
     """
-    fdata = float_series(data)
+    fdata = float_series(data, check_values=False)  # checked on the profiles below
     n, ny, nx = fdata.shape
     theta = np.deg2rad(require_tilts(tilts, n, method="COM alignment"))
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
@@ -324,6 +324,7 @@ def com_shifts(
 
     # ---- parallel (x): conservation of mass, subpixel profile matching -------------
     profiles = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx)
+    check_profiles(fdata, profiles)
     sx = _match_profiles(xp, fft, profiles, lo, hi, p)
     sx = sx - xp.mean(sx)
 

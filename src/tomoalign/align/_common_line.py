@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
-from .._validation import float_series
+from .._validation import check_profiles, float_series
 from ._center_of_mass import _shift_lines, _support, _windowed_com
 
 __all__ = ["com_cl_shifts"]
@@ -162,7 +162,7 @@ def com_cl_shifts(
     >>> com_cl_shifts(stack).shape
     (5, 2)
     """
-    fdata = float_series(data)
+    fdata = float_series(data, check_values=False)  # checked on the profiles below
     n, ny, _ = fdata.shape
     com_ref = ny // 2 if com_ref_index is None else _check_int(com_ref_index, "com_ref_index")
     if not 0 <= com_ref < ny:
@@ -192,11 +192,12 @@ def com_cl_shifts(
 
     # ---- perpendicular (y): windowed center of mass of the projection onto y ---------
     yprof = xp.sum(fdata, axis=2, dtype=xp.float64)  # (n, ny)
+    lines = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx), the common lines
+    check_profiles(fdata, yprof, lines)
     center, lower, upper = _support(yprof)
     com_y, _ = _windowed_com(yprof, center, lower, upper)
 
     # ---- parallel (x): common lines -------------------------------------------------
-    lines = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx)
     opts = {"resolution": float(cl_resolution), "div_factor": div}
     d = _line_offsets(xp, fft, lines[cl_ref], lines, **opts)
     d = d - d[cl_ref]

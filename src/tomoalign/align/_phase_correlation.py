@@ -18,9 +18,9 @@ import numpy as np
 
 from tomoalign._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
 from tomoalign._validation import (
+    check_profiles,
     check_series_array,
     check_start,
-    constant_error,
     require_finite,
 )
 
@@ -320,7 +320,7 @@ def phase_correlation_shifts(
         del amp
         if progress is not None:
             progress(part.shape[0])
-    _check_constant(data, col_profiles, row_profiles, xp)
+    check_profiles(data, col_profiles, row_profiles)
 
     # --- 2. all pairs: one cropped inverse FFT each, then the upsampled DFT ------------
     pair_a = np.concatenate([np.arange(n - lag) for lag in _LAGS if lag < n])
@@ -379,16 +379,6 @@ def phase_correlation_shifts(
             to_numpy(row_profiles).astype(np.float64), u[:, 0], trusted, com_sigma
         )
     return -(u - u[start])
-
-
-def _check_constant(data: Any, col_profiles: Any, row_profiles: Any, xp: ModuleType) -> None:
-    """Raise for constant projections (candidates: both profiles constant; then exact)."""
-    flat_c = to_numpy(col_profiles.max(axis=1) == col_profiles.min(axis=1))
-    flat_r = to_numpy(row_profiles.max(axis=1) == row_profiles.min(axis=1))
-    cand = np.flatnonzero(flat_c & flat_r)
-    const = [int(i) for i in cand if bool(data[int(i)].max() == data[int(i)].min())]
-    if const:
-        raise constant_error(np.asarray(const))
 
 
 def _dft_eval(
