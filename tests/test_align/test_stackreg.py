@@ -101,3 +101,18 @@ def test_stack_errors(image_series):
     flat[2] = 7
     with pytest.raises(ValueError, match=r"projection\(s\) \[2\] are constant"):
         stackreg_shifts(flat)
+
+
+def test_drift_correction_beats_the_plain_chain():
+    from tomoalign.datasets._simulate import random_misalignment
+    from tomoalign.metrics import rms_error
+
+    tilts = np.arange(-70.0, 71.0, 2.0)
+    clean = phantom_projections((128, 128), tilts, seed=1)
+    true = random_misalignment(len(tilts), jitter=4.0, seed=2)
+    data = np.asarray(apply_shifts(clean, true))
+    plain = rms_error(stackreg_shifts(data, drift_correction=False), true, tilts)
+    fixed = rms_error(stackreg_shifts(data), true, tilts)
+    assert fixed[1] < 0.5 * plain[1]
+    assert fixed[0] < plain[0]
+    assert max(fixed) < 0.03  # measured 0.008 / 0.001 (plain chain 0.057 / 0.18)

@@ -23,6 +23,12 @@ from tomoalign._validation import (
     check_start,
     require_finite,
 )
+from tomoalign.align._profiles import (
+    band_weight,
+    com_trend,
+    parabola_offset,
+    profile_positions,
+)
 
 __all__ = ["phase_correlation_shifts"]
 
@@ -34,10 +40,9 @@ _LAGS = (1, 2)
 _MIN_CUT = 1.0
 _MAD_CUTS = 6.0
 _IRLS_ITERATIONS = 20
-# Iterations of the x-profile alignment against the mean aligned profile.
-_PROFILE_ITERATIONS = 3
-# Percentile of each row profile taken as the background before the centre of mass.
-_BACKGROUND_PERCENTILE = 5.0
+#: A projection whose best normalised correlation peak with a neighbour is below this
+#: fraction of the median projection's is not trusted for the centre-of-mass trend.
+_MIN_RELATIVE_PEAK = 0.3
 
 
 def _tukey(n: int, frac: float) -> np.ndarray:
@@ -70,20 +75,6 @@ def _crop_size(n: int, kmax: int) -> int:
 
     m = scipy.fft.next_fast_len(2 * kmax + 2, real=True)
     return n if m >= n else m
-
-
-def _band(f: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Band-pass weight at radial frequency ``f`` (cycles/px), zero for ``f >= hi``."""
-    if hi >= 0.5 and lo <= 0:
-        return np.ones_like(f)
-    w = np.where(f < hi, np.cos(0.5 * np.pi * np.minimum(f / hi, 1.0)) ** 2, 0.0)
-    if lo > 0:
-        w *= 1.0 - np.exp(-np.log(2.0) * (f / lo) ** 2)
-    return w
-
-
-def _bad_input(message: str) -> ValueError:
-    return ValueError(message)
 
 
 def _validate(
@@ -284,7 +275,7 @@ def phase_correlation_shifts(
     mxh = mx // 2 + 1
     ky = np.fft.fftfreq(my) * my  # signed frequency indices of the stored rows
     kx = np.arange(mxh, dtype=float)
-    weight = _band(np.hypot((ky / ny)[:, None], (kx / nx)[None, :]), lo, hi)
+    weight = band_weight(np.hypot((ky / ny)[:, None], (kx / nx)[None, :]), lo, hi)
     sqrt_w = xp.asarray(np.sqrt(weight), dtype=np.float32)
     wy, wx = _tukey(ny, taper), _tukey(nx, taper)
     window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
@@ -373,10 +364,15 @@ def phase_correlation_shifts(
     np.maximum.at(best, pair_a, ncc)
     np.maximum.at(best, pair_b, ncc)
     trusted *= best >= _MIN_RELATIVE_PEAK * np.median(best)
-    u[:, 1] = _profile_positions(to_numpy(col_profiles).astype(np.float64), lo, hi, whiten, uf)
+    u[:, 1] = profile_positions(
+        to_numpy(col_profiles).astype(np.float64),
+        bandpass=(lo, hi),
+        whiten=whiten,
+        upsample_factor=uf,
+    )
     if com_sigma is not None:
-        u[:, 0] += _com_trend(
-            to_numpy(row_profiles).astype(np.float64), u[:, 0], trusted, com_sigma
+        u[:, 0] += com_trend(
+            to_numpy(row_profiles).astype(np.float64), u[:, 0], trusted, sigma=com_sigma
         )
     return -(u - u[start])
 
@@ -400,14 +396,6 @@ def _dft_eval(
     return to_numpy(xp.matmul(xp.matmul(ey, cross), ex).real).astype(np.float64)
 
 
-def _parabola(cm: np.ndarray, c0: np.ndarray, cp: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Vertex offset (grid steps, within +-0.5) of the parabola through three samples."""
-    den = cm - 2 * c0 + cp
-    good = ok & (den < 0)
-    off = np.where(good, 0.5 * (cm - cp) / np.where(good, den, -1.0), 0.0)
-    return np.clip(off, -0.5, 0.5)
-
-
 def _refine_peak(values: np.ndarray, grid_y: np.ndarray, grid_x: np.ndarray, uf: int) -> np.ndarray:
     """Maximum of `(p, my, mx)` samples on the grids, refined by separable parabolas."""
     p, my, mx = values.shape
@@ -418,14 +406,14 @@ def _refine_peak(values: np.ndarray, grid_y: np.ndarray, grid_x: np.ndarray, uf:
         jy, jx = np.clip(iy, 1, my - 2), np.clip(ix, 1, mx - 2)
         dy = (
             dy
-            + _parabola(
+            + parabola_offset(
                 values[ar, jy - 1, ix], values[ar, jy, ix], values[ar, jy + 1, ix], jy == iy
             )
             / uf
         )
         dx = (
             dx
-            + _parabola(
+            + parabola_offset(
                 values[ar, iy, jx - 1], values[ar, iy, jx], values[ar, iy, jx + 1], jx == ix
             )
             / uf
@@ -464,75 +452,3 @@ def _solve_positions(
             break
         weights = new
     return u, weights
-
-
-def _dft1(
-    spec: np.ndarray, grid: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray
-) -> np.ndarray:
-    e = np.exp((2j * np.pi / n) * grid[:, :, None] * k[None, None, :]) * coef
-    return np.einsum("pmk,pk->pm", e, spec).real
-
-
-def _peak1(spec: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray, uf: int) -> np.ndarray:
-    """Subpixel peak positions of 1D correlations given as half spectra `(p, n // 2 + 1)`."""
-    corr = np.fft.irfft(spec, n=n, axis=-1)
-    i = corr.argmax(axis=1)
-    i = np.where(i > n // 2, i - n, i).astype(float)
-    half = math.ceil(1.5 * uf)
-    grid = i[:, None] + np.arange(-half, half + 1)[None, :] / uf
-    c = _dft1(spec, grid, k, n, coef)
-    j = c.argmax(axis=1)
-    ar = np.arange(c.shape[0])
-    d = grid[ar, j]
-    if uf > 1:
-        jc = np.clip(j, 1, c.shape[1] - 2)
-        d = d + _parabola(c[ar, jc - 1], c[ar, jc], c[ar, jc + 1], jc == j) / uf
-    return d
-
-
-def _profile_positions(
-    prof: np.ndarray, lo: float, hi: float, whiten: float, uf: int
-) -> np.ndarray:
-    """Positions along x from the column-sum profiles `(n, nx)`, aligned to their common mean."""
-    nx = prof.shape[1]
-    # No window (its fixed weights would pull the shifts towards 0): the 1D periodic
-    # component is taken instead by removing the ramp joining the two ends.
-    ramp = np.linspace(0.0, 1.0, nx)[None, :] * (prof[:, -1:] - prof[:, :1]) + prof[:, :1]
-    flat = prof - ramp
-    f = np.fft.rfft(flat - flat.mean(axis=1, keepdims=True), axis=1)
-    k = np.arange(f.shape[1], dtype=float)
-    coef = np.full(k.size, 2.0)
-    coef[0] = 1.0
-    if nx % 2 == 0:
-        coef[-1] = 1.0
-    amp = np.abs(f)
-    g = f * np.sqrt(_band(k / nx, lo, hi))
-    g /= (amp + 1e-3 * amp.mean(axis=1, keepdims=True) + 1e-30) ** whiten
-    d = _peak1(g[:-1] * g[1:].conj(), k, nx, coef, uf)  # chain for a first estimate
-    u = np.concatenate([[0.0], -np.cumsum(d)])
-    for _ in range(_PROFILE_ITERATIONS):
-        ref = (g * np.exp(2j * np.pi * k * u[:, None] / nx)).mean(axis=0)
-        d = _peak1(g * ref.conj()[None, :], k, nx, coef, uf)
-        u = d - d.mean()
-    return u
-
-
-#: A projection whose best normalised correlation peak with a neighbour is below this
-#: fraction of the median projection's is not trusted for the centre-of-mass trend.
-_MIN_RELATIVE_PEAK = 0.3
-
-
-def _com_trend(rows: np.ndarray, uy: np.ndarray, trusted: np.ndarray, sigma: float) -> np.ndarray:
-    """Low-pass (over the tilt index) of centre of mass minus chain positions along y."""
-    from scipy.ndimage import gaussian_filter1d  # on the small (n,) array only
-
-    rows = rows - np.percentile(rows, _BACKGROUND_PERCENTILE, axis=1, keepdims=True)
-    mass = rows.sum(axis=1)
-    mass = np.where(mass > 0, mass, 1.0)
-    com = (rows * np.arange(rows.shape[1])).sum(axis=1) / mass
-    resid = com - uy
-    resid = (resid - np.average(resid, weights=trusted + 1e-12)) * trusted
-    # Normalised convolution: untrusted projections neither give nor spread a trend.
-    num = gaussian_filter1d(resid, sigma, mode="nearest")
-    den = gaussian_filter1d(trusted, sigma, mode="nearest")
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)

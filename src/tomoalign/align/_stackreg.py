@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import n_workers, to_numpy
+from .._backend import get_array_module, n_workers, to_numpy
 from .._validation import check_start, float_series
+from ._profiles import com_trend, profile_positions
 
 __all__ = ["stackreg_shifts"]
 
@@ -29,6 +30,9 @@ __all__ = ["stackreg_shifts"]
 _POOL_MIN_PIXELS = 8_000_000
 #: Neighbour pairs per task sent to a worker process (progress granularity).
 _PAIRS_PER_TASK = 8
+#: Width (projections) of the centre-of-mass trend that corrects the chain's drift in y: the
+#: chain is trusted at higher frequencies, the centre of mass at lower ones.
+_TREND_SIGMA = 3.0
 
 
 def _import_stackreg() -> Any:
@@ -60,6 +64,7 @@ def stackreg_shifts(
     /,
     *,
     start: int | None = None,
+    drift_correction: bool = True,
     progress: Callable[[int], Any] | None = None,
 ) -> np.ndarray:
     """Estimate alignment shifts with StackReg between neighbouring projections.
@@ -79,6 +84,13 @@ def stackreg_shifts(
     start : int, optional
         Index of the projection that stays in place (shift 0),
         ``0 <= start < n_tilts``. Default: ``n_tilts // 2``.
+    drift_correction : bool, default True
+        Correct the drift that chaining accumulates (beyond ETSpy): along x, replace the
+        chained positions by those of the column profiles aligned to their mean (the
+        projection onto the tilt axis does not change with tilt); across it, add the
+        smoothed centre-of-mass trend (see :mod:`tomoalign.align._profiles`). It assumes
+        the object stays inside the field of view. False gives the plain neighbour chain,
+        as ETSpy computes it.
     progress : callable, optional
         Called as ``progress(k)`` each time ``k`` more neighbour pairs are registered
         (the calls sum to ``n_tilts - 1``), so ``tqdm(total=n_tilts - 1).update`` can be
@@ -162,4 +174,10 @@ def stackreg_shifts(
     # must move by -(its content position relative to `start`).
     position = np.zeros((n, 2))
     position[1:] = np.cumsum(offsets, axis=0)
+    if drift_correction:
+        xp = get_array_module(fdata)
+        cols = to_numpy(xp.sum(fdata, axis=1, dtype=xp.float64))  # (n, nx), tilt-invariant
+        rows = to_numpy(xp.sum(fdata, axis=2, dtype=xp.float64))  # (n, ny)
+        position[:, 1] = profile_positions(cols)
+        position[:, 0] += com_trend(rows, position[:, 0], np.ones(n), sigma=_TREND_SIGMA)
     return -(position - position[start])
