@@ -25,6 +25,8 @@ align_stack, AlignmentMethod
     ETSpy's reference alignment API (PC, COM, COM-CL, StackReg) on a TomoStack.
 estimate_shifts, apply_shifts
     The building blocks on NumPy, CuPy and dask arrays, no HyperSpy needed.
+tilt_align, align_other, shift_crop
+    Tilt-axis correction, transfer of a whole alignment to another signal, and cropping.
 datasets
     The built-in needle series and simulated ground truth.
 metrics
@@ -33,7 +35,14 @@ metrics
 
 from tomoalign import datasets, metrics
 from tomoalign._shift import apply_shifts
-from tomoalign.align import AlignmentMethod, align_stack, estimate_shifts
+from tomoalign.align import (
+    AlignmentMethod,
+    align_other,
+    align_stack,
+    estimate_shifts,
+    shift_crop,
+    tilt_align,
+)
 from tomoalign.io import load
 from tomoalign.signal import LazyTiltSeries, TiltSeries
 
@@ -51,10 +60,13 @@ __all__ = [
     "TiltSeries",
     "TomoStack",
     "__version__",
+    "align_other",
     "align_stack",
     "apply_shifts",
     "datasets",
     "estimate_shifts",
     "load",
     "metrics",
+    "shift_crop",
+    "tilt_align",
 ]

@@ -290,6 +290,45 @@ class TiltSeries(Signal2D):
             **options,
         )
 
+    def tilt_align(
+        self,
+        method: str = "auto",
+        *,
+        slices: Any = None,
+        nslices: int | None = None,
+        limit: float = 10.0,
+        delta: float = 0.1,
+        plot_results: bool = False,
+        also_shift: bool = False,
+        shift_limit: float = 20.0,
+    ) -> TiltSeries:
+        """Find the tilt axis and return a corrected copy; see :func:`tomoalign.tilt_align`."""
+        from tomoalign.align import tilt_align
+
+        return tilt_align(
+            self,
+            method,
+            slices=slices,
+            nslices=nslices,
+            limit=limit,
+            delta=delta,
+            plot_results=plot_results,
+            also_shift=also_shift,
+            shift_limit=shift_limit,
+        )
+
+    def align_other(self, other: Any, *, shift_type: str = "fourier") -> TiltSeries:
+        """Apply this series' whole alignment to ``other``; see :func:`tomoalign.align_other`."""
+        from tomoalign.align import align_other
+
+        return align_other(self, other, shift_type=shift_type)
+
+    def shift_crop(self) -> TiltSeries:
+        """Crop to the area every shifted projection covers; see :func:`tomoalign.shift_crop`."""
+        from tomoalign.align import shift_crop
+
+        return shift_crop(self)
+
     # -- I/O ----------------------------------------------------------------------------------
     def save(self, filename: Any, overwrite: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
         """Save the tilt series atomically, refusing to replace a file unless asked.

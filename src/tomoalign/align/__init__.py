@@ -6,5 +6,14 @@ One small module per algorithm, each a pure function on arrays:
 """
 
 from tomoalign.align._api import AlignmentMethod, align_stack, estimate_shifts, stack_register
+from tomoalign.align._stack_ops import align_other, shift_crop, tilt_align
 
-__all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
+__all__ = [
+    "AlignmentMethod",
+    "align_other",
+    "align_stack",
+    "estimate_shifts",
+    "shift_crop",
+    "stack_register",
+    "tilt_align",
+]

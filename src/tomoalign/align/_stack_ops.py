@@ -1,0 +1,301 @@
+"""Signal-level geometry operations: ``tilt_align``, ``align_other`` and ``shift_crop``.
+
+The whole alignment of a :class:`~tomoalign.TomoStack` is kept in ``metadata.Tomography``
+and is applied in this canonical order, by :func:`align_other` as by the methods that made it:
+
+1. ``shifts`` `(n_tilts, 2)`: per-projection translations ``(dy, dx)`` in pixels
+   (:func:`scipy.ndimage.shift` sign), from :func:`tomoalign.align_stack`;
+2. ``cropped``: when true, the crop to the area every shifted projection covers
+   (:func:`shift_crop`);
+3. the tilt-axis correction, from :meth:`TomoStack.tilt_align`:
+
+   ``tiltaxis`` (degrees)
+       angle of the tilt axis found in the shift-aligned series, measured from the +x
+       direction (columns) towards +y (rows, downwards in a display with the origin at the
+       top): the axis ran along ``(d_row, d_col) = (sin a, cos a)``. The correction rotates
+       the images by ``-tiltaxis`` about the image centre.
+   ``yshift`` (pixels)
+       offset of the tilt axis across itself: it passed through row ``(ny - 1) / 2 + yshift``
+       at the centre column. The correction moves the content by ``-yshift`` across the axis.
+   ``xshift`` (pixels)
+       translation of the content along the axis after the correction (+ = towards larger x).
+
+   Together: aligned pixel (row, col), with ``u = col - xshift - (nx - 1) / 2`` and
+   ``v = row - (ny - 1) / 2``, is read from the shift-aligned series at row
+   ``(ny - 1) / 2 + yshift + u sin a + v cos a`` and column ``(nx - 1) / 2 + u cos a - v sin a``
+   (:func:`tomoalign._geometry.correct_tilt_axis`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from tomoalign._shift import apply_shifts, common_area
+
+__all__ = ["align_other", "compose_tilt_axis", "shift_crop", "tilt_align"]
+
+TILT_METHODS = ("auto", "CoM", "MaxImage")
+
+
+def compose_tilt_axis(
+    first: tuple[float, float, float], second: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """The single correction ``(angle, offset, xshift)`` equal to ``first`` then ``second``.
+
+    ``first`` corrects a series; ``second`` corrects the result further. Both are rigid
+    (a rotation about the image centre and a translation), so their composition is one.
+    """
+    a1, o1, x1 = first
+    a2, o2, x2 = second
+    r1 = math.radians(a1)
+    # translation part: (o1, 0) + A(a1) (o2, -x1), with A(a) = [[cos, sin], [-sin, cos]]
+    t_row = o1 + math.cos(r1) * o2 + math.sin(r1) * (-x1)
+    t_col = -math.sin(r1) * o2 + math.cos(r1) * (-x1)
+    angle = a1 + a2
+    r = math.radians(angle)
+    offset = t_row - math.tan(r) * t_col
+    xshift = x2 + math.sin(r) * (offset - t_row) - math.cos(r) * t_col
+    return angle, offset, xshift
+
+
+def _geometry_of(stack: Any) -> tuple[float, float, float]:
+    md = stack.metadata.Tomography
+    return float(md.tiltaxis), float(md.yshift), float(md.xshift)
+
+
+def _has_tilt_axis_correction(stack: Any) -> bool:
+    return any(v != 0 for v in _geometry_of(stack))
+
+
+def tilt_align(
+    stack: Any,
+    method: str = "auto",
+    *,
+    slices: Any = None,
+    nslices: int | None = None,
+    limit: float = 10.0,
+    delta: float = 0.1,
+    plot_results: bool = False,
+    also_shift: bool = False,
+    shift_limit: float = 20.0,
+) -> Any:
+    """Find the tilt axis (angle and offset) and return a corrected copy.
+
+    Parameters
+    ----------
+    stack : TomoStack
+        A shift-aligned series with tilts. Not modified.
+    method : {"auto", "CoM", "MaxImage"}
+        ``"auto"``: joint estimate of angle and offset, coarse to fine (the default, and the
+        most accurate). ``"CoM"``: ETSpy's centre-of-mass method (the sinusoidal centre-of-
+        mass motion of several x-slices, then a line through their axis positions).
+        ``"MaxImage"``: ETSpy's maximum-image method (edges of the maximum-intensity
+        projection, Hough lines within ``limit`` degrees at ``delta`` steps); the offset only
+        with ``also_shift``.
+    slices : array_like of int, optional
+        CoM: the x-slices (columns) to use.
+    nslices : int, optional
+        CoM: how many x-slices to pick when ``slices`` is not given.
+    limit : float, default 10
+        MaxImage and auto: largest axis angle searched, degrees.
+    delta : float, default 0.1
+        MaxImage: angular step of the Hough transform, degrees.
+    plot_results : bool, default False
+        MaxImage: plot the maximum image with the axis found.
+    also_shift : bool, default False
+        MaxImage: also find the offset, as the shift within ``shift_limit`` that minimises the
+        summed non-negative SIRT reconstruction of the central slice.
+    shift_limit : float, default 20
+        MaxImage with ``also_shift``: largest offset searched, pixels.
+
+    Returns
+    -------
+    TomoStack
+        The corrected copy (float32 for integer input), with ``metadata.Tomography``
+        ``tiltaxis``, ``yshift`` and ``xshift`` set as described in the module docstring
+        (composed with any correction the input already had).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, missing or all-zero tilts, fewer than 3 projections.
+    """
+    from tomoalign._geometry import correct_tilt_axis
+    from tomoalign._validation import check_series_array, require_tilts
+    from tomoalign.align import _tilt_axis
+
+    names = {m.lower(): m for m in TILT_METHODS}
+    if not isinstance(method, str) or method.lower() not in names:
+        raise ValueError(
+            f"unknown tilt-axis method {method!r}; valid methods are "
+            f"{', '.join(map(repr, TILT_METHODS))}"
+        )
+    method = names[method.lower()]
+    data = stack.data
+    check_series_array(data, what="the tilt series", min_tilts=3)
+    tilts = require_tilts(
+        stack.tilts if stack.has_tilts else None, stack.n_tilts, method="tilt-axis alignment"
+    )
+    if method == "CoM":
+        angle, offset = _tilt_axis.tilt_axis_com(data, tilts, slices=slices, nslices=nslices)
+        found = (angle, offset, 0.0)
+    elif method == "MaxImage":
+        angle = _tilt_axis.tilt_axis_maximage(data, limit=limit, delta=delta)
+        found = (angle, 0.0, 0.0)
+        if also_shift:
+            rotated = correct_tilt_axis(data, angle, 0.0)
+            offset = _tilt_axis.maximage_offset(rotated, tilts, shift_limit=shift_limit)
+            found = compose_tilt_axis(found, (0.0, offset, 0.0))
+        if plot_results:
+            _plot_maximage(data, angle)
+    else:
+        angle, offset = _tilt_axis.tilt_axis_auto(data, tilts, limit=limit)
+        found = (angle, offset, 0.0)
+    corrected = _per_projection(correct_tilt_axis, data, found[0], found[1], xshift=found[2])
+    out = stack._deepcopy_with_new_data(corrected)
+    total = compose_tilt_axis(_geometry_of(stack), found)
+    md = out.metadata.Tomography
+    md.tiltaxis, md.yshift, md.xshift = (float(v) for v in total)
+    return out
+
+
+def _per_projection(func: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+    """``func(data, ...)`` on an array, or block by block along the tilts on a dask array."""
+    from tomoalign._backend import is_dask_array
+
+    if not is_dask_array(data):
+        return func(data, *args, **kwargs)
+    out_dtype = np.float64 if data.dtype == np.float64 else np.float32
+    return data.rechunk({1: -1, 2: -1}).map_blocks(
+        lambda block: func(block, *args, **kwargs), dtype=out_dtype
+    )
+
+
+def _plot_maximage(data: Any, angle: float) -> Any:
+    import matplotlib.pyplot as plt
+
+    from tomoalign._backend import to_numpy
+
+    image = to_numpy(data).max(axis=0)
+    ny, nx = image.shape
+    fig, ax = plt.subplots()
+    ax.imshow(image, cmap="gray")
+    x = np.array([0, nx - 1], dtype=float)
+    ax.plot(x, (ny - 1) / 2 + (x - (nx - 1) / 2) * math.tan(math.radians(angle)), "r-")
+    ax.set_title(f"maximum image; tilt axis at {angle:.2f} degrees")
+    return fig
+
+
+def shift_crop(stack: Any) -> Any:
+    """Crop a shift-aligned series to the area that every shifted projection covers.
+
+    Each axis is cropped by its own shifts: a shift of ``s > 0`` px along an axis leaves the
+    first ``ceil(s)`` pixels uncovered, ``s < 0`` the last ``ceil(-s)``
+    (:func:`tomoalign._shift.common_area`). ETSpy 1.3.0 swaps the axes here and returns an
+    empty stack when no shift is negative.
+
+    Parameters
+    ----------
+    stack : TomoStack
+        A series with ``shifts`` (not modified).
+
+    Returns
+    -------
+    TomoStack
+        The cropped copy, ``metadata.Tomography.cropped = True``. A series already cropped is
+        returned as an unchanged copy, with a warning.
+
+    Raises
+    ------
+    ValueError
+        When the shifts leave no common area.
+    """
+    if stack.metadata.Tomography.cropped:
+        warnings.warn(
+            "the series is already cropped to its common area (metadata.Tomography.cropped); "
+            "returning an unchanged copy",
+            UserWarning,
+            stacklevel=2,
+        )
+        return stack.deepcopy()
+    ys, xs = common_area(stack.shifts, stack.data.shape)
+    out = stack.isig[xs, ys].deepcopy()
+    out.metadata.Tomography.cropped = True
+    return out
+
+
+def align_other(stack: Any, other: Any, *, shift_type: str = "fourier") -> Any:
+    """Apply ``stack``'s whole alignment to ``other``, a signal of the same geometry.
+
+    For example an EDS or EELS map series acquired with a HAADF series: the shifts, the crop
+    and the tilt-axis correction of ``stack`` are applied, in that order, to a copy of
+    ``other``, which keeps its own tilts, dtype rules (integer data becomes float32) and
+    metadata.
+
+    Parameters
+    ----------
+    stack : TomoStack
+        The aligned series whose alignment is applied.
+    other : TomoStack or hyperspy Signal2D
+        `(n_tilts, ny, nx)` with the same number of projections and image shape as the
+        *unaligned* ``stack``. Not modified.
+    shift_type : {"fourier", "interp"}
+        How the shifts are applied.
+
+    Returns
+    -------
+    TomoStack
+        The aligned copy of ``other``, its ``metadata.Tomography`` carrying the alignment.
+
+    Raises
+    ------
+    ValueError
+        When ``stack`` holds no alignment, or ``other`` differs in shape or tilt count.
+    """
+    from tomoalign._geometry import correct_tilt_axis
+    from tomoalign.signal import TiltSeries
+
+    target = other if isinstance(other, TiltSeries) else TiltSeries(other)
+    shifts = stack.shifts
+    if not np.any(shifts) and not _has_tilt_axis_correction(stack):
+        raise ValueError(
+            "the stack has no alignment to give (zero shifts and no tilt-axis correction); "
+            "align it first with stack_register/align_stack or tilt_align"
+        )
+    if target.n_tilts != stack.n_tilts:
+        raise ValueError(
+            f"other has {target.n_tilts} projection(s) but the aligned stack has "
+            f"{stack.n_tilts}; they must be the same series"
+        )
+    shape = tuple(target.data.shape[1:])
+    expected = tuple(stack.data.shape[1:])
+    if stack.metadata.Tomography.cropped:
+        ys, xs = common_area(shifts, (1, *shape))
+        cropped_shape = (ys.stop - ys.start, xs.stop - xs.start)
+        if cropped_shape != expected:
+            raise ValueError(
+                f"other has images of {shape} px, which crop to {cropped_shape} with the "
+                f"stack's shifts, but the aligned stack has {expected}; other must have the "
+                "image shape of the stack before cropping"
+            )
+    elif shape != expected:
+        raise ValueError(
+            f"other has images of {shape} px but the stack has {expected}; they must be "
+            "the same series"
+        )
+    out = target._deepcopy_with_new_data(apply_shifts(target.data, shifts, shift_type=shift_type))
+    out.shifts = target.shifts + shifts
+    if stack.metadata.Tomography.cropped:
+        ys, xs = common_area(shifts, out.data.shape)
+        out = out.isig[xs, ys]
+        out.metadata.Tomography.cropped = True
+    angle, offset, xshift = _geometry_of(stack)
+    if _has_tilt_axis_correction(stack):
+        out.data = _per_projection(correct_tilt_axis, out.data, angle, offset, xshift=xshift)
+    md = out.metadata.Tomography
+    md.tiltaxis, md.yshift, md.xshift = angle, offset, xshift
+    return out
