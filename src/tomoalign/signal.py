@@ -329,6 +329,72 @@ class TiltSeries(Signal2D):
 
         return shift_crop(self)
 
+    # -- reconstruction -----------------------------------------------------------------------
+    def reconstruct(
+        self,
+        method: str = "FBP",
+        iterations: int = 50,
+        constrain: bool = False,
+        thickness: int | None = None,
+        cuda: bool = False,
+        show_progressbar: bool = False,
+    ) -> Any:
+        """Reconstruct the volume with astra-toolbox; see :func:`tomoalign.reconstruct`.
+
+        Parameters
+        ----------
+        method : {"FBP", "SIRT", "SART"}
+            Filtered back-projection, or the iterative SIRT / SART.
+        iterations : int, default 50
+            SIRT / SART iterations (ignored by FBP).
+        constrain : bool, default False
+            SIRT / SART: keep the volume non-negative.
+        thickness : int, optional
+            Number of slices along the beam (z), pixels; default ``ny``.
+        cuda : bool, default False
+            Reconstruct in 3D on the GPU when astra has CUDA; otherwise warn once and use
+            the CPU (2D per sinogram, all cores).
+        show_progressbar : bool, default False
+            Show a tqdm bar over the x-slices.
+
+        Returns
+        -------
+        RecStack
+            `(nz, ny, nx)` float32 volume; the axes carry this series' pixel size.
+        """
+        from tomoalign._backend import to_numpy
+        from tomoalign._progress import progress_bar
+        from tomoalign._validation import require_tilts
+        from tomoalign.reconstruction import reconstruct
+        from tomoalign.recstack import Tomogram
+
+        tilts = require_tilts(
+            self.tilts if self.has_tilts else None, self.n_tilts, method="reconstruction"
+        )
+        nx = self.data.shape[2]
+        with progress_bar(show_progressbar, nx, f"{method} reconstruction") as update:
+            volume = reconstruct(
+                to_numpy(self.data),
+                tilts,
+                method=method,
+                iterations=iterations,
+                constrain=constrain,
+                thickness=thickness,
+                cuda=cuda,
+                progress=update,
+            )
+        rec = Tomogram(volume)
+        source = self.axes_manager.signal_axes
+        for axis, name in zip(rec.axes_manager._axes, ("z", "y", "x"), strict=True):
+            axis.name = name
+            axis.scale, axis.units = source[0].scale, source[0].units
+        rec.metadata.General.title = f"{self.metadata.General.title} ({method})".strip()
+        rec.metadata.set_item(
+            "Reconstruction",
+            {"method": method, "iterations": iterations, "constrain": constrain},
+        )
+        return rec
+
     # -- I/O ----------------------------------------------------------------------------------
     def save(self, filename: Any, overwrite: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
         """Save the tilt series atomically, refusing to replace a file unless asked.

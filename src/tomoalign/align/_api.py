@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tomoalign._backend import is_dask_array, to_device, to_numpy
+from tomoalign._progress import progress_bar
 from tomoalign._shift import apply_shifts, common_area
 
 __all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
@@ -290,19 +291,8 @@ def align_stack(
     if member is not AlignmentMethod.COM and "tilts" in options:
         options.pop("tilts")
     data = to_device(stack.data, cuda)
-    bar = _progress_bar(show_progressbar, stack.n_tilts, member)
-    try:
-        shifts = estimate_shifts(
-            data,
-            member,
-            tilts=tilts,
-            start=start,
-            progress=bar.update if bar is not None else None,
-            **options,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    with progress_bar(show_progressbar, stack.n_tilts, f"{member.value} alignment") as update:
+        shifts = estimate_shifts(data, member, tilts=tilts, start=start, progress=update, **options)
     return _apply(stack, data, shifts, shift_type=shift_type, crop=crop)
 
 
@@ -318,24 +308,6 @@ def _apply(stack: Any, data: Any, shifts: np.ndarray, *, shift_type: str, crop: 
         out = out.isig[xs, ys]
         out.metadata.Tomography.cropped = True
     return out
-
-
-class _Bar:
-    def __init__(self, total: int, desc: str) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit="proj")
-
-    def update(self, done: int) -> None:
-        self._bar.update(min(int(done), self._bar.total - self._bar.n))
-
-    def close(self) -> None:
-        self._bar.update(self._bar.total - self._bar.n)
-        self._bar.close()
-
-
-def _progress_bar(show: bool, total: int, member: AlignmentMethod) -> _Bar | None:
-    return _Bar(total, f"{member.value} alignment") if show else None
 
 
 def stack_register(

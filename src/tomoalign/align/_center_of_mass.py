@@ -6,7 +6,8 @@ as ``(dy, dx)`` in pixels with the sign of :func:`scipy.ndimage.shift`: applying
 moves the image content by ``+s``. The shifts returned here ALIGN the stack. Tilt angles
 are in degrees.
 
-The helper :func:`_windowed_com` is shared with the common-line module.
+The 1-D profile tools (support, windowed centre of mass, Fourier shift of lines) live in
+:mod:`tomoalign.align._profiles`, shared with the other estimators.
 """
 
 from __future__ import annotations
@@ -15,158 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
+from .._backend import get_array_module, get_fft_module, to_numpy
 from .._validation import check_profiles, float_series, require_tilts
+from ._profiles import shift_lines, support, windowed_com
 
 __all__ = ["com_shifts"]
 
 #: Smallest width (pixels) of the window over which mass profiles are compared.
 _MIN_WINDOW = 8
-#: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
-_SMOOTH_GAIN = float(
-    np.sqrt(np.sum(np.convolve(np.convolve(np.ones(5), np.ones(5)), np.ones(5)) ** 2)) / 125
-)
-
-
-# --------------------------------------------------------------------------------------
-# 1-D helpers on batches of profiles (last axis), array-module agnostic
-# --------------------------------------------------------------------------------------
-def _box_smooth(xp: Any, f: Any, width: int = 5, passes: int = 3) -> Any:
-    """Smooth along the last axis with ``passes`` box filters (about a Gaussian)."""
-    half = width // 2
-    for _ in range(passes):
-        pad = [(0, 0)] * (f.ndim - 1) + [(half + 1, half)]
-        c = xp.cumsum(xp.pad(f, pad, mode="edge"), axis=-1)
-        f = (c[..., width:] - c[..., :-width]) / width
-    return f
-
-
-def _support(
-    profiles: Any, *, threshold: float = 0.005, margin: float = 0.25, pad: float = 4.0
-) -> tuple[Any, Any, Any]:
-    """Center and half-width of the object support of high-SNR profiles (last axis).
-
-    The profile is smoothed; the background is its 10th percentile; the support is where
-    it exceeds both ``threshold`` times the peak above background and 6 times the noise
-    of the smoothed profile (estimated from the second differences). The extent on each side of
-    the center is widened to the largest among the two neighbours along axis 0 (the
-    tilts), so that a noisy estimate cannot cut the object, then grown by ``margin``
-    times the half-extent plus ``pad`` pixels.
-
-    Returns
-    -------
-    center, lower, upper : array
-        Center of the support and the bounds that a window must cover, shape
-        ``profiles.shape[:-1]``, pixels.
-    """
-    xp = get_array_module(profiles)
-    m = profiles.shape[-1]
-    y = xp.arange(m, dtype=profiles.dtype)
-    g = _box_smooth(xp, profiles, width=5, passes=3)
-    b = xp.percentile(g, 10, axis=-1)[..., None]
-    peak = xp.max(g, axis=-1)[..., None]
-    pos = xp.clip(g - b, 0, None)
-    # noise of the smoothed profile, from the second differences of the raw one
-    d2 = profiles[..., 2:] - 2 * profiles[..., 1:-1] + profiles[..., :-2]
-    sigma = 1.4826 * xp.median(xp.abs(d2), axis=-1)[..., None] / np.sqrt(6.0)
-    level = xp.maximum(threshold * (peak - b), 6.0 * _SMOOTH_GAIN * sigma)
-    above = (g - b) > level
-    pos = xp.where(above, pos, 0.0)
-    c = xp.sum(pos * y, axis=-1) / xp.maximum(xp.sum(pos, axis=-1), 1e-300)
-    lo = xp.argmax(above, axis=-1).astype(profiles.dtype)
-    hi = (m - 1 - xp.argmax(above[..., ::-1], axis=-1)).astype(profiles.dtype)
-    below, over = c - lo, hi - c
-    if below.ndim >= 1 and below.shape[0] >= 3:
-        below = xp.maximum(below, xp.maximum(xp.roll(below, 1, axis=0), xp.roll(below, -1, axis=0)))
-        over = xp.maximum(over, xp.maximum(xp.roll(over, 1, axis=0), xp.roll(over, -1, axis=0)))
-    grow = margin * (below + over) / 2 + pad
-    return c, c - below - grow, c + over + grow
-
-
-def _windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
-    """Background-insensitive center of mass of 1-D profiles along the last axis.
-
-    The center ``c`` is the fixed point of the center of mass computed in a window
-    symmetric about ``c`` that covers ``[lower, upper]`` (with 1-pixel linear edges; cut
-    by the image edges, where the background estimate matters again). Because the window
-    is symmetric, a constant background has no first moment about ``c`` and drops out,
-    and noise far from the object no longer enters with a large lever arm.
-
-    Parameters
-    ----------
-    profiles : array
-        Profiles, shape ``(..., m)``, float64.
-    center : array
-        Starting centers, broadcastable to ``profiles.shape[:-1]``, pixels.
-    lower, upper : array
-        Bounds of the object support that the window must cover, broadcastable to
-        ``profiles.shape[:-1]``, pixels.
-
-    Returns
-    -------
-    center : array
-        Center of mass, shape ``profiles.shape[:-1]``, pixels from index 0.
-    mass : array
-        Background-subtracted mass inside the window, same shape.
-    """
-    xp = get_array_module(profiles)
-    f = profiles
-    m = f.shape[-1]
-    y = xp.arange(m, dtype=f.dtype)
-    shape = f.shape[:-1]
-    c = xp.broadcast_to(xp.asarray(center, dtype=f.dtype), shape).copy()
-    lower = xp.broadcast_to(xp.asarray(lower, dtype=f.dtype), shape)
-    upper = xp.broadcast_to(xp.asarray(upper, dtype=f.dtype), shape)
-    # background of each projection (axis 0): median of the pixels outside the support
-    # of all its profiles; the median over the whole series where a projection has
-    # fewer than 16 such pixels; 0 where there are none at all.
-    outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
-    n = f.shape[0]
-    masked = xp.where(outside, f, xp.nan).reshape(n, -1)
-    n_out = xp.sum(outside.reshape(n, -1), axis=1)
-    if bool(xp.any(n_out > 0)):
-        overall = xp.nanmedian(masked[n_out > 0])
-        per = xp.nanmedian(xp.where((n_out > 0)[:, None], masked, 0.0), axis=1)
-        b = xp.where(n_out >= 16, per, overall)
-    else:
-        b = xp.zeros(n, dtype=f.dtype)
-    b = b.reshape((n,) + (1,) * (f.ndim - 1))
-    fb = f - b
-    mass = xp.zeros(shape, dtype=f.dtype)
-    for _ in range(50):
-        h = xp.maximum(xp.maximum(c - lower, upper - c), 1.0)[..., None]
-        d = y - c[..., None]
-        # symmetric where the image allows, clipped by the image edges otherwise
-        w = xp.clip(xp.minimum(xp.minimum(h + 0.5 - xp.abs(d), y + 1.0), m - y), 0.0, 1.0)
-        mass = xp.sum(w * fb, axis=-1)
-        num = xp.sum(w * fb * d, axis=-1)
-        ok = mass > 0
-        step = xp.where(ok, num / xp.where(ok, mass, 1.0), 0.0)
-        c = xp.clip(c + step, 0.0, m - 1.0)
-        if float(xp.max(xp.abs(step))) < 1e-7:
-            break
-    return c, mass
-
-
-def _shift_lines(xp: Any, fft: Any, lines: Any, shifts: Any, *, derivative: bool = False) -> Any:
-    """Fourier-shift each row of ``lines`` (n, m) by ``shifts`` (n,) (content moves +s).
-
-    A linear ramp joining the end points is removed first (and shifted analytically) so
-    the periodic extension has no jump. With ``derivative`` the x-derivative of the
-    shifted line is returned instead.
-    """
-    _n, m = lines.shape
-    x = xp.arange(m, dtype=lines.dtype)
-    slope = (lines[:, -1] - lines[:, 0]) / (m - 1)
-    ramp = lines[:, :1] + slope[:, None] * x
-    k = fft.rfftfreq(m).astype(lines.dtype) if xp is np else xp.fft.rfftfreq(m)
-    spec = fft.rfft(lines - ramp, axis=-1, **fft_kwargs(xp))
-    phase = xp.exp(-2j * np.pi * k[None, :] * shifts[:, None])
-    if derivative:
-        out = fft.irfft(spec * phase * (2j * np.pi * k[None, :]), n=m, axis=-1, **fft_kwargs(xp))
-        return out + slope[:, None]
-    out = fft.irfft(spec * phase, n=m, axis=-1, **fft_kwargs(xp))
-    return out + ramp - slope[:, None] * shifts[:, None]
 
 
 def _match_profiles(
@@ -183,7 +40,7 @@ def _match_profiles(
     lags = xp.arange(-p, p + 1)
     s = xp.zeros(n, dtype=profiles.dtype)
     for it in range(outer):
-        aligned = _shift_lines(xp, fft, profiles, s)[:, lo:hi]
+        aligned = shift_lines(xp, fft, profiles, s)[:, lo:hi]
         ref = xp.mean(aligned, axis=0)
         if it == 0:
             # aligned(x) = P(x - j): integer search over j in [-p, p]
@@ -194,9 +51,9 @@ def _match_profiles(
             ssd = xp.sum((cand - ref) ** 2, axis=-1)
             s = lags[xp.argmin(ssd, axis=1)].astype(profiles.dtype)
         for _ in range(6):
-            r = _shift_lines(xp, fft, profiles, s)[:, lo:hi] - ref
+            r = shift_lines(xp, fft, profiles, s)[:, lo:hi] - ref
             # d/ds P(x - s) = -P'(x - s)
-            jac = -_shift_lines(xp, fft, profiles, s, derivative=True)[:, lo:hi]
+            jac = -shift_lines(xp, fft, profiles, s, derivative=True)[:, lo:hi]
             den = xp.sum(jac * jac, axis=-1)
             step = -xp.sum(r * jac, axis=-1) / xp.where(den > 0, den, 1.0)
             s = xp.clip(s + xp.clip(step, -1.0, 1.0), -float(p), float(p))
@@ -329,7 +186,7 @@ def com_shifts(
     sx = sx - xp.mean(sx)
 
     # ---- perpendicular (y): COM of the best x-slices, x shifts corrected ------------
-    aligned = _shift_lines(xp, fft, profiles, sx)  # column masses after x alignment
+    aligned = shift_lines(xp, fft, profiles, sx)  # column masses after x alignment
     smax, smin = float(xp.max(sx)), float(xp.min(sx))
     # physical columns x whose source column x - s stays inside for every projection
     first = int(np.ceil(max(smax, 0.0)))
@@ -349,8 +206,8 @@ def com_shifts(
     left = fdata[rows, :, c0].astype(xp.float64)  # (n, nsel, ny)
     right = fdata[rows, :, c0 + 1].astype(xp.float64)
     slices = (1 - frac) * left + frac * right
-    center, lower, upper = _support(xp.sum(slices, axis=1))  # band of the selected slices
-    com, mass = _windowed_com(slices, center[:, None], lower[:, None], upper[:, None])
+    center, lower, upper = support(xp.sum(slices, axis=1))  # band of the selected slices
+    com, mass = windowed_com(slices, center[:, None], lower[:, None], upper[:, None])
     com = to_numpy(com)
     mass = to_numpy(mass)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
 from .._validation import check_profiles, float_series
-from ._center_of_mass import _shift_lines, _support, _windowed_com
+from ._profiles import shift_lines, support, windowed_com
 
 __all__ = ["com_cl_shifts"]
 
@@ -194,14 +194,14 @@ def com_cl_shifts(
     yprof = xp.sum(fdata, axis=2, dtype=xp.float64)  # (n, ny)
     lines = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx), the common lines
     check_profiles(fdata, yprof, lines)
-    center, lower, upper = _support(yprof)
-    com_y, _ = _windowed_com(yprof, center, lower, upper)
+    center, lower, upper = support(yprof)
+    com_y, _ = windowed_com(yprof, center, lower, upper)
 
     # ---- parallel (x): common lines -------------------------------------------------
     opts = {"resolution": float(cl_resolution), "div_factor": div}
     d = _line_offsets(xp, fft, lines[cl_ref], lines, **opts)
     d = d - d[cl_ref]
-    mean_line = xp.mean(_shift_lines(xp, fft, lines, -d), axis=0)
+    mean_line = xp.mean(shift_lines(xp, fft, lines, -d), axis=0)
     d = _line_offsets(xp, fft, mean_line, lines, **opts)
     d = d - d[cl_ref]
 

@@ -350,20 +350,19 @@ def phase_correlation_shifts(
 
     # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
     u, pair_w = _solve_positions(n, pair_a, pair_b, meas, start, max_jump)
-    # A projection is trusted when at least two of its pairs agree with the solution (one
-    # pair always fits: it alone can set the position of a projection of pure noise).
-    trusted = np.zeros(n)
-    np.add.at(trusted, pair_a, pair_w)
-    np.add.at(trusted, pair_b, pair_w)
-    trusted = (trusted > 1.5).astype(float)
-    # ... and when it correlates with some neighbour about as well as projections usually
-    # do: a blank or pure-noise frame can agree with itself through its pairs, but its
-    # normalised correlation peak is far below the others'.
+    # A projection's chained position is trusted when at least two of its pairs agree with
+    # the solution (one pair always fits: it alone can set the position of a noise frame).
+    support_w = np.zeros(n)
+    np.add.at(support_w, pair_a, pair_w)
+    np.add.at(support_w, pair_b, pair_w)
+    chain_ok = support_w > 1.5
+    # Its centre of mass is trusted when it correlates with some neighbour about as well as
+    # projections usually do: a blank or pure-noise frame's normalised peak is far below.
     ncc = peak / np.sqrt(np.maximum(energy[pair_a] * energy[pair_b], 1e-300))
     best = np.zeros(n)
     np.maximum.at(best, pair_a, ncc)
     np.maximum.at(best, pair_b, ncc)
-    trusted *= best >= _MIN_RELATIVE_PEAK * np.median(best)
+    com_ok = best >= _MIN_RELATIVE_PEAK * np.median(best)
     u[:, 1] = profile_positions(
         to_numpy(col_profiles).astype(np.float64),
         bandpass=(lo, hi),
@@ -371,8 +370,9 @@ def phase_correlation_shifts(
         upsample_factor=uf,
     )
     if com_sigma is not None:
+        rows = to_numpy(row_profiles).astype(np.float64)
         u[:, 0] += com_trend(
-            to_numpy(row_profiles).astype(np.float64), u[:, 0], trusted, sigma=com_sigma
+            rows, u[:, 0], chain_ok=chain_ok & com_ok, com_ok=com_ok, sigma=com_sigma
         )
     return -(u - u[start])
 

@@ -17,15 +17,171 @@ All functions work on small `(n_tilts, m)` NumPy arrays.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-__all__ = ["band_weight", "com_trend", "parabola_offset", "profile_positions"]
+from tomoalign._backend import fft_kwargs, get_array_module
+
+__all__ = [
+    "band_weight",
+    "com_trend",
+    "parabola_offset",
+    "profile_positions",
+    "shift_lines",
+    "support",
+    "windowed_com",
+]
 
 # Iterations of the x-profile alignment against the mean aligned profile.
 _PROFILE_ITERATIONS = 3
-# Percentile of each row profile taken as the background before the centre of mass.
-_BACKGROUND_PERCENTILE = 5.0
+
+
+#: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
+_SMOOTH_GAIN = float(
+    np.sqrt(np.sum(np.convolve(np.convolve(np.ones(5), np.ones(5)), np.ones(5)) ** 2)) / 125
+)
+
+
+# --------------------------------------------------------------------------------------
+# 1-D helpers on batches of profiles (last axis), array-module agnostic
+# --------------------------------------------------------------------------------------
+def _box_smooth(xp: Any, f: Any, width: int = 5, passes: int = 3) -> Any:
+    """Smooth along the last axis with ``passes`` box filters (about a Gaussian)."""
+    half = width // 2
+    for _ in range(passes):
+        pad = [(0, 0)] * (f.ndim - 1) + [(half + 1, half)]
+        c = xp.cumsum(xp.pad(f, pad, mode="edge"), axis=-1)
+        f = (c[..., width:] - c[..., :-width]) / width
+    return f
+
+
+def support(
+    profiles: Any, *, threshold: float = 0.005, margin: float = 0.25, pad: float = 4.0
+) -> tuple[Any, Any, Any]:
+    """Center and half-width of the object support of high-SNR profiles (last axis).
+
+    The profile is smoothed; the background is its 10th percentile; the support is where
+    it exceeds both ``threshold`` times the peak above background and 6 times the noise
+    of the smoothed profile (estimated from the second differences). The extent on each side of
+    the center is widened to the largest among the two neighbours along axis 0 (the
+    tilts), so that a noisy estimate cannot cut the object, then grown by ``margin``
+    times the half-extent plus ``pad`` pixels.
+
+    Returns
+    -------
+    center, lower, upper : array
+        Center of the support and the bounds that a window must cover, shape
+        ``profiles.shape[:-1]``, pixels.
+    """
+    xp = get_array_module(profiles)
+    m = profiles.shape[-1]
+    y = xp.arange(m, dtype=profiles.dtype)
+    g = _box_smooth(xp, profiles, width=5, passes=3)
+    b = xp.percentile(g, 10, axis=-1)[..., None]
+    peak = xp.max(g, axis=-1)[..., None]
+    pos = xp.clip(g - b, 0, None)
+    # noise of the smoothed profile, from the second differences of the raw one
+    d2 = profiles[..., 2:] - 2 * profiles[..., 1:-1] + profiles[..., :-2]
+    sigma = 1.4826 * xp.median(xp.abs(d2), axis=-1)[..., None] / np.sqrt(6.0)
+    level = xp.maximum(threshold * (peak - b), 6.0 * _SMOOTH_GAIN * sigma)
+    above = (g - b) > level
+    pos = xp.where(above, pos, 0.0)
+    c = xp.sum(pos * y, axis=-1) / xp.maximum(xp.sum(pos, axis=-1), 1e-300)
+    lo = xp.argmax(above, axis=-1).astype(profiles.dtype)
+    hi = (m - 1 - xp.argmax(above[..., ::-1], axis=-1)).astype(profiles.dtype)
+    below, over = c - lo, hi - c
+    if below.ndim >= 1 and below.shape[0] >= 3:
+        below = xp.maximum(below, xp.maximum(xp.roll(below, 1, axis=0), xp.roll(below, -1, axis=0)))
+        over = xp.maximum(over, xp.maximum(xp.roll(over, 1, axis=0), xp.roll(over, -1, axis=0)))
+    grow = margin * (below + over) / 2 + pad
+    return c, c - below - grow, c + over + grow
+
+
+def windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+    """Background-insensitive center of mass of 1-D profiles along the last axis.
+
+    The center ``c`` is the fixed point of the center of mass computed in a window
+    symmetric about ``c`` that covers ``[lower, upper]`` (with 1-pixel linear edges; cut
+    by the image edges, where the background estimate matters again). Because the window
+    is symmetric, a constant background has no first moment about ``c`` and drops out,
+    and noise far from the object no longer enters with a large lever arm.
+
+    Parameters
+    ----------
+    profiles : array
+        Profiles, shape ``(..., m)``, float64.
+    center : array
+        Starting centers, broadcastable to ``profiles.shape[:-1]``, pixels.
+    lower, upper : array
+        Bounds of the object support that the window must cover, broadcastable to
+        ``profiles.shape[:-1]``, pixels.
+
+    Returns
+    -------
+    center : array
+        Center of mass, shape ``profiles.shape[:-1]``, pixels from index 0.
+    mass : array
+        Background-subtracted mass inside the window, same shape.
+    """
+    xp = get_array_module(profiles)
+    f = profiles
+    m = f.shape[-1]
+    y = xp.arange(m, dtype=f.dtype)
+    shape = f.shape[:-1]
+    c = xp.broadcast_to(xp.asarray(center, dtype=f.dtype), shape).copy()
+    lower = xp.broadcast_to(xp.asarray(lower, dtype=f.dtype), shape)
+    upper = xp.broadcast_to(xp.asarray(upper, dtype=f.dtype), shape)
+    # background of each projection (axis 0): median of the pixels outside the support
+    # of all its profiles; the median over the whole series where a projection has
+    # fewer than 16 such pixels; 0 where there are none at all.
+    outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
+    n = f.shape[0]
+    masked = xp.where(outside, f, xp.nan).reshape(n, -1)
+    n_out = xp.sum(outside.reshape(n, -1), axis=1)
+    if bool(xp.any(n_out > 0)):
+        overall = xp.nanmedian(masked[n_out > 0])
+        per = xp.nanmedian(xp.where((n_out > 0)[:, None], masked, 0.0), axis=1)
+        b = xp.where(n_out >= 16, per, overall)
+    else:
+        b = xp.zeros(n, dtype=f.dtype)
+    b = b.reshape((n,) + (1,) * (f.ndim - 1))
+    fb = f - b
+    mass = xp.zeros(shape, dtype=f.dtype)
+    for _ in range(50):
+        h = xp.maximum(xp.maximum(c - lower, upper - c), 1.0)[..., None]
+        d = y - c[..., None]
+        # symmetric where the image allows, clipped by the image edges otherwise
+        w = xp.clip(xp.minimum(xp.minimum(h + 0.5 - xp.abs(d), y + 1.0), m - y), 0.0, 1.0)
+        mass = xp.sum(w * fb, axis=-1)
+        num = xp.sum(w * fb * d, axis=-1)
+        ok = mass > 0
+        step = xp.where(ok, num / xp.where(ok, mass, 1.0), 0.0)
+        c = xp.clip(c + step, 0.0, m - 1.0)
+        if float(xp.max(xp.abs(step))) < 1e-7:
+            break
+    return c, mass
+
+
+def shift_lines(xp: Any, fft: Any, lines: Any, shifts: Any, *, derivative: bool = False) -> Any:
+    """Fourier-shift each row of ``lines`` (n, m) by ``shifts`` (n,) (content moves +s).
+
+    A linear ramp joining the end points is removed first (and shifted analytically) so
+    the periodic extension has no jump. With ``derivative`` the x-derivative of the
+    shifted line is returned instead.
+    """
+    _n, m = lines.shape
+    x = xp.arange(m, dtype=lines.dtype)
+    slope = (lines[:, -1] - lines[:, 0]) / (m - 1)
+    ramp = lines[:, :1] + slope[:, None] * x
+    k = fft.rfftfreq(m).astype(lines.dtype) if xp is np else xp.fft.rfftfreq(m)
+    spec = fft.rfft(lines - ramp, axis=-1, **fft_kwargs(xp))
+    phase = xp.exp(-2j * np.pi * k[None, :] * shifts[:, None])
+    if derivative:
+        out = fft.irfft(spec * phase * (2j * np.pi * k[None, :]), n=m, axis=-1, **fft_kwargs(xp))
+        return out + slope[:, None]
+    out = fft.irfft(spec * phase, n=m, axis=-1, **fft_kwargs(xp))
+    return out + ramp - slope[:, None] * shifts[:, None]
 
 
 def band_weight(f: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -125,9 +281,20 @@ def profile_positions(
 
 
 def com_trend(
-    rows: np.ndarray, uy: np.ndarray, trusted: np.ndarray, *, sigma: float = 1.0
+    rows: np.ndarray,
+    uy: np.ndarray,
+    *,
+    chain_ok: np.ndarray | None = None,
+    com_ok: np.ndarray | None = None,
+    sigma: float = 1.0,
 ) -> np.ndarray:
     """Correction `(n,)` to chained y positions from the centre-of-mass motion.
+
+    ``com - uy`` is the object's own centre-of-mass motion (smooth over the tilts) plus the
+    chain's error; its low-pass over the tilt index replaces the low frequencies of the
+    chain by those of the centre of mass (a complementary filter). A projection whose chain
+    position is unreliable takes its position from its own centre of mass instead, with the
+    object's motion interpolated from its neighbours.
 
     Parameters
     ----------
@@ -135,25 +302,41 @@ def com_trend(
         `(n_tilts, ny)` sums over x of each projection.
     uy : numpy.ndarray
         `(n_tilts,)` chained content positions along y, pixels.
-    trusted : numpy.ndarray
-        `(n_tilts,)` 1 for projections whose centre of mass may be used, 0 otherwise
-        (untrusted ones neither give nor receive a trend: normalised convolution).
+    chain_ok : numpy.ndarray of bool, optional
+        `(n_tilts,)` whose chained position agrees with its neighbours. Default all.
+    com_ok : numpy.ndarray of bool, optional
+        `(n_tilts,)` whose centre of mass may be used (not a blank or noise frame).
+        Default all.
     sigma : float
         Width, in projections, of the Gaussian low-pass over the tilt index.
 
     Returns
     -------
     numpy.ndarray
-        To be added to ``uy``. The background of each profile is its 5th percentile.
+        To be added to ``uy``. The centre of mass is the background-insensitive windowed
+        one of :func:`windowed_com`.
     """
     from scipy.ndimage import gaussian_filter1d  # on the small (n,) array only
 
-    rows = rows - np.percentile(rows, _BACKGROUND_PERCENTILE, axis=1, keepdims=True)
-    mass = rows.sum(axis=1)
-    mass = np.where(mass > 0, mass, 1.0)
-    com = (rows * np.arange(rows.shape[1])).sum(axis=1) / mass
-    resid = com - uy
-    resid = (resid - np.average(resid, weights=trusted + 1e-12)) * trusted
-    num = gaussian_filter1d(resid, sigma, mode="nearest")
-    den = gaussian_filter1d(trusted, sigma, mode="nearest")
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+    n = uy.size
+    chain_ok = np.ones(n, bool) if chain_ok is None else np.asarray(chain_ok, bool)
+    com_ok = np.ones(n, bool) if com_ok is None else np.asarray(com_ok, bool)
+    com, _ = windowed_com(rows, *support(rows))
+    both = (chain_ok & com_ok).astype(float)
+    level = np.average(com - uy, weights=both + 1e-12)
+    resid = (com - uy - level) * both
+
+    def smooth(width: float) -> tuple[np.ndarray, np.ndarray]:
+        num = gaussian_filter1d(resid, width, mode="nearest")
+        den = gaussian_filter1d(both, width, mode="nearest")
+        return num / np.maximum(den, 1e-12), den
+
+    trend, den = smooth(sigma)
+    wide, wide_den = smooth(4.0 * sigma)
+    trend = np.where(den > 1e-3, trend, np.where(wide_den > 1e-3, wide, 0.0))
+    # Trusted projections end at uy + trend = true position + object motion - level (+ the
+    # chain's high frequencies); one whose chain is broken but whose centre of mass is fine
+    # gets the same from its own centre of mass: com - level.
+    own = ~chain_ok & com_ok
+    trend[own] = (com - uy - level)[own]
+    return trend

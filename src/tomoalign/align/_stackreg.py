@@ -179,5 +179,5 @@ def stackreg_shifts(
         cols = to_numpy(xp.sum(fdata, axis=1, dtype=xp.float64))  # (n, nx), tilt-invariant
         rows = to_numpy(xp.sum(fdata, axis=2, dtype=xp.float64))  # (n, ny)
         position[:, 1] = profile_positions(cols)
-        position[:, 0] += com_trend(rows, position[:, 0], np.ones(n), sigma=_TREND_SIGMA)
+        position[:, 0] += com_trend(rows, position[:, 0], sigma=_TREND_SIGMA)
     return -(position - position[start])
