@@ -27,13 +27,15 @@ estimate_shifts, apply_shifts
     The building blocks on NumPy, CuPy and dask arrays, no HyperSpy needed.
 tilt_align, align_other, shift_crop
     Tilt-axis correction, transfer of a whole alignment to another signal, and cropping.
+RecStack (Tomogram), reconstruct, forward_project, reprojection_error
+    Reconstruction with astra-toolbox to check an alignment (``stack.reconstruct``).
 datasets
     The built-in needle series and simulated ground truth.
 metrics
     Ground-truth scoring of an alignment.
 """
 
-from tomoalign import datasets, metrics
+from tomoalign import datasets, metrics, reconstruction
 from tomoalign._shift import apply_shifts
 from tomoalign.align import (
     AlignmentMethod,
@@ -44,6 +46,8 @@ from tomoalign.align import (
     tilt_align,
 )
 from tomoalign.io import load
+from tomoalign.reconstruction import forward_project, reconstruct, reprojection_error
+from tomoalign.recstack import LazyRecStack, LazyTomogram, RecStack, Tomogram
 from tomoalign.signal import LazyTiltSeries, TiltSeries
 
 #: ETSpy's name for the tilt-series signal; the same class as :class:`TiltSeries`.
@@ -55,18 +59,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlignmentMethod",
+    "LazyRecStack",
     "LazyTiltSeries",
     "LazyTomoStack",
+    "LazyTomogram",
+    "RecStack",
     "TiltSeries",
     "TomoStack",
+    "Tomogram",
     "__version__",
     "align_other",
     "align_stack",
     "apply_shifts",
     "datasets",
     "estimate_shifts",
+    "forward_project",
     "load",
     "metrics",
+    "reconstruct",
+    "reconstruction",
+    "reprojection_error",
     "shift_crop",
     "tilt_align",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import multiprocessing
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -153,7 +154,8 @@ def stackreg_shifts(
     workers = min(n_workers(), max(1, npairs // 2))
     if workers > 1 and host.size >= _POOL_MIN_PIXELS:
         bounds = [*list(range(0, npairs, _PAIRS_PER_TASK)), npairs]
-        ctx = multiprocessing.get_context("spawn")
+        # fork (Linux): "spawn" would re-run a user's script that lacks a __main__ guard
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = {
                 pool.submit(register, host[a : b + 1]): (a, b)
