@@ -145,11 +145,10 @@ def tilt_align(
         found = (angle, offset, 0.0)
     elif method == "MaxImage":
         angle = _tilt_axis.tilt_axis_maximage(data, limit=limit, delta=delta)
-        found = (angle, 0.0, 0.0)
+        offset = 0.0
         if also_shift:
-            rotated = correct_tilt_axis(data, angle, 0.0)
-            offset = _tilt_axis.maximage_offset(rotated, tilts, shift_limit=shift_limit)
-            found = compose_tilt_axis(found, (0.0, offset, 0.0))
+            offset = _tilt_axis.maximage_offset(data, tilts, angle=angle, shift_limit=shift_limit)
+        found = (angle, offset, 0.0)
         if plot_results:
             _plot_maximage(data, angle)
     else:
@@ -274,7 +273,7 @@ def align_other(stack: Any, other: Any, *, shift_type: str = "fourier") -> Any:
     shape = tuple(target.data.shape[1:])
     expected = tuple(stack.data.shape[1:])
     if stack.metadata.Tomography.cropped:
-        ys, xs = common_area(shifts, (1, *shape))
+        ys, xs = common_area(shifts, (len(shifts), *shape))
         cropped_shape = (ys.stop - ys.start, xs.stop - xs.start)
         if cropped_shape != expected:
             raise ValueError(

@@ -1,0 +1,159 @@
+"""Tests of tomoalign.align._tilt_axis: tilt-axis angle and offset on ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tomoalign._geometry import correct_tilt_axis, misalign_tilt_axis
+from tomoalign.align._tilt_axis import (
+    maximage_offset,
+    tilt_axis_auto,
+    tilt_axis_com,
+    tilt_axis_maximage,
+)
+from tomoalign.datasets._simulate import add_noise_array, phantom_projections
+
+FULL = np.arange(-70.0, 71.0, 2.0)
+LIMITED = np.arange(-60.0, 61.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def truth_full():
+    return phantom_projections((128, 128), FULL, beads=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def truth_limited(truth_full):
+    return truth_full[5:-5]  # -60..60
+
+
+def _raw(truth, angle, offset, noise):
+    raw = misalign_tilt_axis(truth, angle, offset)
+    return add_noise_array(raw, kind="gaussian", level=0.5, seed=2) if noise else raw
+
+
+@pytest.mark.parametrize(("angle", "offset"), [(3.0, 7.0), (-8.0, -15.0), (10.0, 20.0)])
+def test_auto_clean(truth_full, angle, offset):
+    a, o = tilt_axis_auto(_raw(truth_full, angle, offset, False), FULL)
+    # measured <= 0.003 deg / 0.003 px
+    assert abs(a - angle) < 0.02
+    assert abs(o - offset) < 0.02
+
+
+@pytest.mark.parametrize(("angle", "offset"), [(3.0, 7.0), (-8.0, -15.0)])
+def test_auto_noisy_meets_target_and_beats_etspy(truth_full, angle, offset):
+    raw = _raw(truth_full, angle, offset, True)
+    a, o = tilt_axis_auto(raw, FULL)
+    # measured 0.012 / 0.039 deg and 0.008 / 0.018 px
+    assert abs(a - angle) < 0.2
+    assert abs(o - offset) < 0.3
+    ca, co = tilt_axis_com(raw, FULL)
+    ma = tilt_axis_maximage(raw)
+    assert 3 * abs(a - angle) < min(abs(ca - angle), abs(ma - angle))
+    assert 3 * abs(o - offset) < abs(co - offset)
+
+
+def test_auto_limited_range(truth_limited):
+    a, o = tilt_axis_auto(_raw(truth_limited, -5.0, 12.0, False), LIMITED)
+    assert abs(a + 5.0) < 0.02
+    assert abs(o - 12.0) < 0.05
+    noisy = _raw(truth_limited, -5.0, 12.0, True)
+    a, o = tilt_axis_auto(noisy, LIMITED)
+    # 128 px with noise and a missing wedge is the hard case (0.2-0.6 deg at 128 px;
+    # within 0.2 deg at 256 px); the offset stays sub-pixel
+    assert abs(a + 5.0) < 0.8
+    assert abs(o - 12.0) < 0.3
+
+
+def test_auto_result_aligns(truth_full):
+    raw = _raw(truth_full, 6.0, -9.0, False)
+    back = correct_tilt_axis(raw, *tilt_axis_auto(raw, FULL))
+    inner = (slice(None), slice(25, -25), slice(25, -25))
+    assert np.abs(back - truth_full)[inner].mean() < 0.01 * truth_full.max()
+
+
+def test_auto_integer_input(truth_full):
+    raw = np.round(_raw(truth_full, 2.0, 4.0, False) * 100).astype(np.int32)
+    a, o = tilt_axis_auto(raw, FULL)
+    assert abs(a - 2.0) < 0.02
+    assert abs(o - 4.0) < 0.05
+
+
+def test_com_clean(truth_full):
+    a, o = tilt_axis_com(_raw(truth_full, 3.0, 7.0, False), FULL)
+    # measured -0.06 deg / -0.04 px: ETSpy's CoM works on clean data
+    assert abs(a - 3.0) < 0.5
+    assert abs(o - 7.0) < 0.5
+
+
+def test_com_given_slices(truth_full):
+    raw = _raw(truth_full, 3.0, 7.0, False)
+    a, o = tilt_axis_com(raw, FULL, slices=np.arange(30, 100, 5))
+    assert abs(a - 3.0) < 1.0
+    assert abs(o - 7.0) < 1.0
+
+
+def test_maximage_angle_sign():
+    tilts = np.arange(-70.0, 71.0, 2.0)
+    truth = phantom_projections((128, 128), tilts, beads=12, n_ellipsoids=4, seed=4)
+    for angle in (-6.0, 6.0):
+        found = tilt_axis_maximage(misalign_tilt_axis(truth, angle, 0.0))
+        assert abs(found - angle) < 1.5
+
+
+def test_maximage_offset():
+    pytest.importorskip("astra")
+    tilts = np.arange(-70.0, 71.0, 5.0)
+    truth = phantom_projections((64, 64), tilts, beads=4, seed=2)
+    raw = misalign_tilt_axis(truth, 0.0, -4.0)
+    found = maximage_offset(raw, tilts, shift_limit=8)
+    assert found == round(found)  # integer search
+    assert abs(found + 4.0) <= 1.0
+
+
+def test_errors(truth_full):
+    data = truth_full[:5]
+    tilts = FULL[:5]
+    with pytest.raises(ValueError, match="needs the tilt angles, but none were given"):
+        tilt_axis_auto(data, None)
+    with pytest.raises(ValueError, match="all tilts are 0"):
+        tilt_axis_com(data, np.zeros(5))
+    with pytest.raises(ValueError, match="all tilts are 0"):
+        maximage_offset(data, np.zeros(5))
+    with pytest.raises(ValueError, match=r"has 2 projection\(s\); at least 3"):
+        tilt_axis_auto(data[:2], tilts[:2])
+    with pytest.raises(ValueError, match=r"has 2 projection\(s\); at least 3"):
+        tilt_axis_maximage(data[:2])
+    bad = data.copy()
+    bad[3, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite pixel\(s\) in projection\(s\) \[3\]"):
+        tilt_axis_auto(bad, tilts)
+    with pytest.raises(ValueError, match=r"NaN or infinite"):
+        tilt_axis_com(bad, tilts)
+    with pytest.raises(ValueError, match=r"limit=0; expected a finite number > 0 and at most 45"):
+        tilt_axis_auto(data, tilts, limit=0)
+    with pytest.raises(ValueError, match=r"limit=50"):
+        tilt_axis_maximage(data, limit=50)
+    with pytest.raises(ValueError, match=r"delta=0"):
+        tilt_axis_maximage(data, delta=0)
+    with pytest.raises(ValueError, match=r"delta=20.*at most 10"):
+        tilt_axis_maximage(data, delta=20)
+    with pytest.raises(TypeError, match="limit must be a number"):
+        tilt_axis_auto(data, tilts, limit="10")
+    with pytest.raises(ValueError, match=r"shift_limit=0; expected an integer from 1 to 63"):
+        maximage_offset(data, tilts, shift_limit=0)
+    with pytest.raises(ValueError, match=r"shift_limit=64"):
+        maximage_offset(data, tilts, shift_limit=64)
+    with pytest.raises(ValueError, match=r"slices \[128, 200\] are outside the image"):
+        tilt_axis_com(data, tilts, slices=[3, 128, 200])
+    with pytest.raises(ValueError, match=r"slices \[-1\] are outside"):
+        tilt_axis_com(data, tilts, slices=[-1, 5])
+    with pytest.raises(ValueError, match="1 distinct column"):
+        tilt_axis_com(data, tilts, slices=[5, 5])
+    with pytest.raises(TypeError, match="slices must be integer column indices"):
+        tilt_axis_com(data, tilts, slices=[5.5, 7.0])
+    with pytest.raises(ValueError, match=r"nslices=1; expected 2 <= nslices <= 128"):
+        tilt_axis_com(data, tilts, nslices=1)
+    with pytest.raises(ValueError, match="at least 16 x 16"):
+        tilt_axis_auto(np.ones((3, 12, 12)) + np.arange(12), [-10, 0, 10])
