@@ -641,7 +641,7 @@ def forward_project(volume: Any, tilts: Any, /, *, cuda: bool = False) -> np.nda
 
 def reprojection_error(
     data: Any,
-    tilts: Any,
+    tilts: Any = None,
     /,
     *,
     method: str = "SIRT",
@@ -678,10 +678,11 @@ def reprojection_error(
 
     Parameters
     ----------
-    data : array_like
-        Tilt series `(n_tilts, ny, nx)`, real, finite, at least 3 projections.
-    tilts : array_like
-        `(n_tilts,)` tilt angles in degrees, not all zero.
+    data : array_like or TomoStack
+        Tilt series `(n_tilts, ny, nx)`, real, finite, at least 3 projections; a
+        :class:`~tomoalign.TomoStack` brings its own tilts.
+    tilts : array_like, optional
+        `(n_tilts,)` tilt angles in degrees, not all zero. Default: those of a TomoStack.
     method : {"SIRT", "SART", "FBP"}
         Reconstruction method. Default SIRT; FBP reprojects less faithfully and gives a
         higher floor.
@@ -720,6 +721,10 @@ def reprojection_error(
     >>> bool(reprojection_error(data, tilts, nslices=4, thickness=16) < 0.2)
     True
     """
+    if hasattr(data, "axes_manager"):  # a signal: take its data, and its tilts if known
+        if tilts is None and getattr(data, "has_tilts", False):
+            tilts = data.tilts
+        data = _backend.to_numpy(data.data)
     check_series_array(data, what="data", min_tilts=3)
     nx = int(data.shape[2])
     if slices is None:
