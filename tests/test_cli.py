@@ -81,3 +81,13 @@ def test_align_writes_output_and_shifts(tmp_path, capsys):
     # a second run refuses to overwrite, before doing any work
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_align_with_tilt_axis(tmp_path, capsys):
+    from tomoalign import datasets
+
+    truth = datasets.phantom_series((64, 64), tilts=np.arange(-60, 61, 4))
+    truth.save(tmp_path / "in.mrc")
+    args = ["align", str(tmp_path / "in.mrc"), str(tmp_path / "out.hspy"), "--tilt-axis"]
+    assert main(args) == 0
+    assert "tilt axis:" in capsys.readouterr().out

@@ -90,6 +90,10 @@ def _cmd_align(args: argparse.Namespace) -> int:
         shift_type=args.shift_type,
         crop=args.crop,
     )
+    if args.tilt_axis:
+        aligned = aligned.tilt_align()
+        md = aligned.metadata.Tomography
+        print(f"tilt axis: {md.tiltaxis:+.2f} degrees, offset {md.yshift:+.2f} px (corrected)")
     seconds = time.perf_counter() - start
     aligned.save(args.output, overwrite=args.overwrite)
     if args.shifts:
@@ -165,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--start", type=int, help="reference projection (default: the central one)")
     align.add_argument("--shift-type", default="fourier", choices=["fourier", "interp"])
     align.add_argument("--crop", action="store_true", help="crop to the common area")
+    align.add_argument(
+        "--tilt-axis", action="store_true", help="then find and correct the tilt axis (auto)"
+    )
     align.add_argument("--lazy", action="store_true", help="memory-map the input")
     align.add_argument("--shifts", help="also write the shifts (dy dx per line) to this file")
     align.add_argument("--progress", action="store_true", help="show a progress bar")
