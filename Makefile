@@ -55,3 +55,12 @@ BENCH_ARGS ?=
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_align.py $(BENCH_ARGS)
+
+# Tilt-axis estimators and reconstruction (benchmarks/README.md); options in BENCH_TILT_ARGS,
+# e.g. make bench-tilt BENCH_TILT_ARGS="--small --repeats 1"
+BENCH_TILT_ARGS ?=
+
+.PHONY: bench-tilt
+
+bench-tilt: $(STAMP)
+	$(BIN)/python benchmarks/bench_tilt_axis.py $(BENCH_TILT_ARGS)
