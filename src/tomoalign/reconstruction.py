@@ -88,7 +88,7 @@ METHODS: tuple[str, ...] = ("FBP", "SIRT", "SART")
 
 # Estimated single-core seconds above which the work is spread over a process pool, and the
 # measured cost of one nonzero of the system matrix times one x-column (multiply-add, float32).
-_PARALLEL_MIN_SECONDS = 6.0
+_PARALLEL_MIN_SECONDS = 1.0
 _SECONDS_PER_NNZ_COLUMN = 2.5e-10
 # x-columns per block in the calling process: wide blocks amortise the sparse indexing
 # (measured per slice and iteration: 16 columns 3.1 ms, 64: 2.5 ms, 256: 2.2 ms), and the
