@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import is_dask_array, to_device, to_numpy
+from tomoalign._backend import is_cupy_array, is_dask_array, to_device, to_numpy
 from tomoalign._progress import progress_bar
 from tomoalign._shift import apply_shifts, common_area
 
@@ -288,8 +288,6 @@ def align_stack(
             f"{stack.data.shape}"
         )
     tilts = stack.tilts if stack.has_tilts else None
-    if member is not AlignmentMethod.COM and "tilts" in options:
-        options.pop("tilts")
     data = to_device(stack.data, cuda)
     with progress_bar(show_progressbar, stack.n_tilts, f"{member.value} alignment") as update:
         shifts = estimate_shifts(data, member, tilts=tilts, start=start, progress=update, **options)
@@ -299,6 +297,8 @@ def align_stack(
 def _apply(stack: Any, data: Any, shifts: np.ndarray, *, shift_type: str, crop: bool) -> Any:
     """The aligned copy of ``stack``, with accumulated shifts, optionally cropped."""
     aligned = apply_shifts(data, shifts, shift_type=shift_type)
+    if is_cupy_array(aligned):  # computed on the GPU; the signal holds NumPy data
+        aligned = to_numpy(aligned)
     out = stack._deepcopy_with_new_data(aligned)
     total = stack.shifts + shifts
     out.shifts = total
