@@ -240,46 +240,50 @@ def _inverse(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _weighted(block: Any) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """A block of rows of the system matrix with its transpose and astra's weights."""
+    row_w = _inverse(np.asarray(block.sum(axis=1)).ravel())[:, None]
+    col_w = _inverse(np.asarray(block.sum(axis=0)).ravel())[:, None]
+    return block, block.T, row_w, col_w  # the transpose is a CSC view, no copy
+
+
+def _update(
+    part: tuple[Any, Any, np.ndarray, np.ndarray], sino: np.ndarray, x: np.ndarray, constrain: bool
+) -> None:
+    """One SIRT step on a block of rows, in place: ``x += C W^T R (b - W x)``."""
+    block, transpose, row_w, col_w = part
+    residual = sino - block @ x
+    residual *= row_w
+    update = transpose @ residual
+    update *= col_w
+    x += update
+    if constrain:
+        np.maximum(x, 0.0, out=x)
+
+
 def _sirt(matrix: Any, sino: np.ndarray, iterations: int, constrain: bool) -> np.ndarray:
     """SIRT on many slices at once: ``x += C W^T R (b - W x)`` (astra's weights)."""
-    row_w = _inverse(np.asarray(matrix.sum(axis=1)).ravel())[:, None]
-    col_w = _inverse(np.asarray(matrix.sum(axis=0)).ravel())[:, None]
-    transpose = matrix.T  # CSC view, no copy
+    whole = _weighted(matrix)
     x = np.zeros((matrix.shape[1], sino.shape[1]), dtype=np.float32)
     for _ in range(iterations):
-        residual = sino - matrix @ x
-        residual *= row_w
-        update = transpose @ residual
-        update *= col_w
-        x += update
-        if constrain:
-            np.maximum(x, 0.0, out=x)
+        _update(whole, sino, x, constrain)
     return x
 
 
 def _sart(
     matrix: Any, sino: np.ndarray, iterations: int, constrain: bool, n_tilts: int
 ) -> np.ndarray:
-    """SART on many slices at once: one projection at a time, ``iterations`` sweeps."""
+    """SART on many slices at once: SIRT steps one projection at a time.
+
+    ``iterations`` sweeps over the projections, in a fixed pseudo-random order.
+    """
     ny = matrix.shape[0] // n_tilts
-    blocks = []
-    for a in range(n_tilts):
-        block = matrix[a * ny : (a + 1) * ny]
-        row_w = _inverse(np.asarray(block.sum(axis=1)).ravel())[:, None]
-        col_w = _inverse(np.asarray(block.sum(axis=0)).ravel())[:, None]
-        blocks.append((block, block.T, row_w, col_w))
+    blocks = [_weighted(matrix[a * ny : (a + 1) * ny]) for a in range(n_tilts)]
     rng = np.random.default_rng(_SART_SEED)
     x = np.zeros((matrix.shape[1], sino.shape[1]), dtype=np.float32)
     for _ in range(iterations):
         for a in rng.permutation(n_tilts):
-            block, transpose, row_w, col_w = blocks[a]
-            residual = sino[a * ny : (a + 1) * ny] - block @ x
-            residual *= row_w
-            update = transpose @ residual
-            update *= col_w
-            x += update
-            if constrain:
-                np.maximum(x, 0.0, out=x)
+            _update(blocks[a], sino[a * ny : (a + 1) * ny], x, constrain)
     return x
 
 
