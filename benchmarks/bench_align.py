@@ -21,10 +21,7 @@ import datetime
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,7 @@ RESULTS = HERE / "results"
 WORKER = HERE / "_worker.py"
 sys.path.insert(0, str(HERE))
 
+from _runner import available, run_worker, short  # noqa: E402
 from cases import CASES, ensure_case, get_spec  # noqa: E402
 
 METHODS = ("PC", "COM", "COM-CL", "StackReg")
@@ -44,81 +42,15 @@ LABEL = {"tomoalign": "tomoalign", "etspy130": "ETSpy 1.3.0", "etspy111": "ETSpy
 BASELINE = "etspy130"
 
 
-def impl_python(impl: str) -> Path:
-    """The interpreter that runs ``impl``: this one for tomoalign, the ETSpy venvs' otherwise."""
-    if impl == "tomoalign":
-        return Path(sys.executable)
-    return HERE / f".venv-{impl}" / "bin" / "python"
-
-
-def available(impl: str) -> bool:
-    return impl_python(impl).exists()
-
-
-def run_worker(impl: str, worker_args: list[str], *, timeout: float, mem_limit_gb: float) -> dict:
-    """Run ``_worker.py`` in ``impl``'s interpreter; always returns a record (maybe an error)."""
-    env = dict(os.environ)
-    if impl != "tomoalign":
-        env.pop("PYTHONPATH", None)  # the ETSpy venvs must not see tomoalign's sources
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fd, out = tempfile.mkstemp(prefix=".worker-", suffix=".json", dir=RESULTS)
-    os.close(fd)
-    cmd = [
-        str(impl_python(impl)),
-        str(WORKER),
-        "--impl",
-        impl,
-        *worker_args,
-        "--mem-limit-gb",
-        str(mem_limit_gb),
-        "--out",
-        out,
-    ]
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # so that a timeout kills the worker's whole group
-        )
-        try:
-            _, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"impl": impl, "error": f"timeout after {timeout:g} s", "error_type": "Timeout"}
-        text = Path(out).read_text()
-        if proc.returncode == 0 and text:
-            return json.loads(text)
-        if proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
-            why = f"worker killed by {name}"
-            if name == "SIGKILL":
-                why += " (out of memory?)"
-        else:
-            why = f"worker exited with status {proc.returncode}"
-        last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or [""]
-        return {"impl": impl, "error": f"{why}: {last[0][:300]}", "error_type": "WorkerFailed"}
-    finally:
-        Path(out).unlink(missing_ok=True)
-
-
-def _short(msg: str, limit: int = 90) -> str:
-    msg = " ".join(msg.split()).replace("|", "/")
-    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
-
-
 def check_signs(impls: list[str], *, timeout: float, mem_limit_gb: float) -> dict[str, dict]:
     """Re-check each implementation's shift sign on a tiny known case (``--mode sign``)."""
     checks = {}
     for impl in impls:
         if not available(impl):
             continue
-        rec = run_worker(impl, ["--mode", "sign"], timeout=timeout, mem_limit_gb=mem_limit_gb)
+        rec = run_worker(
+            WORKER, impl, ["--mode", "sign"], timeout=timeout, mem_limit_gb=mem_limit_gb
+        )
         checks[impl] = rec
         if rec.get("error"):
             print(f"[sign] {LABEL[impl]}: check failed: {rec['error']}", file=sys.stderr)
@@ -182,7 +114,7 @@ def _fmt_row(method: str, impl: str, summ: dict, base: dict | None, stack_mb: fl
         rms_y = f"{summ['rms_y']:.3f}" if "rms_y" in summ else "—"
         rms_x = f"{summ['rms_x']:.3f}" if "rms_x" in summ else "—"
         if summ.get("score_error"):
-            notes.append(_short(summ["score_error"]))
+            notes.append(short(summ["score_error"]))
         if summ["n_ok"] < summ["n_runs"]:
             notes.append(f"{summ['n_runs'] - summ['n_ok']}/{summ['n_runs']} runs failed")
     else:
@@ -191,7 +123,7 @@ def _fmt_row(method: str, impl: str, summ: dict, base: dict | None, stack_mb: fl
             fmb = summ["failed_peak_added_mb"]
             notes.append(f"failed after {summ['failed_after_seconds']:.3g} s, {fmb:.0f} MB added")
     if summ.get("error"):
-        notes.append(_short(summ["error"]))
+        notes.append(short(summ["error"]))
     if summ.get("note"):
         notes.append(summ["note"])
     return (
@@ -222,7 +154,7 @@ def case_markdown(name: str, result: dict) -> str:
     if floor:
         lines.append("")
         if floor.get("floor_seconds") is None:
-            lines.append(f"PC FFT floor: not measured ({_short(floor.get('error', '?'))}).")
+            lines.append(f"PC FFT floor: not measured ({short(floor.get('error', '?'))}).")
         elif floor.get("estimate_seconds") is not None:
             lines.append(
                 f"PC FFT floor ({floor['workers']} workers): {floor['floor_seconds']:.3g} s; "
@@ -232,7 +164,7 @@ def case_markdown(name: str, result: dict) -> str:
         else:
             lines.append(
                 f"PC FFT floor ({floor['workers']} workers): {floor['floor_seconds']:.3g} s; "
-                f"tomoalign estimate failed: {_short(floor.get('error', '?'))}."
+                f"tomoalign estimate failed: {short(floor.get('error', '?'))}."
             )
     lines.append("")
     return "\n".join(lines)
@@ -275,11 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                 for impl in args.impls:  # interleaved, so that load drift hits all alike
                     if impl in missing:
                         continue
-                    rec = run_worker(impl, ["--case", str(path), "--method", method], **guard)
+                    rec = run_worker(
+                        WORKER, impl, ["--case", str(path), "--method", method], **guard
+                    )
                     rec["repeat"] = rep
                     runs[method][impl].append(rec)
                     what = (
-                        f"error: {_short(rec['error'], 120)}"
+                        f"error: {short(rec['error'], 120)}"
                         if rec.get("error")
                         else f"{rec['seconds']:.3g} s, +{rec['peak_added_mb']:.0f} MB"
                     )
@@ -308,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         floor = None
         if "PC" in args.methods and "tomoalign" in args.impls:
             floor = run_worker(
+                WORKER,
                 "tomoalign",
                 ["--mode", "floor", "--case", str(path), "--repeats", str(args.floor_repeats)],
                 **guard,
@@ -363,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     sign_lines = []
     for impl, check in signs.items():
         if check.get("error"):
-            sign_lines.append(f"* {LABEL[impl]}: sign check failed ({_short(check['error'])})")
+            sign_lines.append(f"* {LABEL[impl]}: sign check failed ({short(check['error'])})")
         else:
             sign_lines.append(
                 f"* {LABEL[impl]}: measured shift sign {check['measured_sign']} vs tomoalign's "

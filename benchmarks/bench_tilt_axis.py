@@ -29,10 +29,7 @@ import json
 import math
 import os
 import platform
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -45,6 +42,9 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 CASE_DIR = RESULTS / "cases"
 WORKER = HERE / "_tilt_worker.py"
+sys.path.insert(0, str(HERE))
+
+from _runner import available, run_worker, short  # noqa: E402
 
 IMPLS = ("tomoalign", "etspy130", "etspy111")
 LABEL = {"tomoalign": "tomoalign", "etspy130": "ETSpy 1.3.0", "etspy111": "ETSpy 1.1.1"}
@@ -292,62 +292,6 @@ def check_conversion(raw: np.ndarray, corrected: np.ndarray, geometry: dict[str,
 # --- workers ---------------------------------------------------------------------------------
 
 
-def impl_python(impl: str) -> Path:
-    if impl == "tomoalign":
-        return Path(sys.executable)
-    return HERE / f".venv-{impl}" / "bin" / "python"
-
-
-def available(impl: str) -> bool:
-    return impl_python(impl).exists()
-
-
-def _short(msg: str, limit: int = 90) -> str:
-    msg = " ".join(msg.split()).replace("|", "/")
-    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
-
-
-def run_worker(impl: str, worker_args: list[str], *, timeout: float, mem_limit_gb: float) -> dict:
-    """Run ``_tilt_worker.py`` in ``impl``'s interpreter; always returns a record."""
-    env = dict(os.environ)
-    if impl != "tomoalign":
-        env.pop("PYTHONPATH", None)  # the ETSpy venvs must not see tomoalign's sources
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fd, out = tempfile.mkstemp(prefix=".tilt-worker-", suffix=".json", dir=RESULTS)
-    os.close(fd)
-    cmd = [str(impl_python(impl)), str(WORKER), "--impl", impl, *worker_args]
-    cmd += ["--mem-limit-gb", str(mem_limit_gb), "--out", out]
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # so that a timeout kills the worker's whole group
-        )
-        try:
-            _, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"impl": impl, "error": f"timeout after {timeout:g} s", "error_type": "Timeout"}
-        text = Path(out).read_text()
-        if proc.returncode == 0 and text:
-            return json.loads(text)
-        if proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
-            why = f"worker killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-        else:
-            why = f"worker exited with status {proc.returncode}"
-        last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or [""]
-        return {"impl": impl, "error": f"{why}: {last[0][:300]}", "error_type": "WorkerFailed"}
-    finally:
-        Path(out).unlink(missing_ok=True)
-
-
 def _too_slow_to_repeat(done: list[dict], limit: float) -> bool:
     """A job whose first run took more than ``limit`` seconds (or failed) runs only once."""
     return bool(done) and (done[0].get("error") is not None or done[0]["seconds"] > limit)
@@ -394,7 +338,7 @@ TILT_HEAD = (
 def tilt_rows(case_name: str, by_est: dict[str, dict]) -> list[str]:
     rows = []
     for label, s in by_est.items():
-        notes = [_short(s["error"])] if s.get("error") else []
+        notes = [short(s["error"])] if s.get("error") else []
         if s.get("note"):
             notes.append(s["note"])
         if "angle_err" in s:
@@ -471,11 +415,11 @@ def run_tilt_part(args: argparse.Namespace, guard: dict) -> dict[str, Any]:
                 if is_check and rep == 0:
                     saved[label] = RESULTS / f".corrected-{impl}-{method}.npy"
                     wargs += ["--save-corrected", str(saved[label])]
-                rec = run_worker(impl, wargs, **guard)
+                rec = run_worker(WORKER, impl, wargs, **guard)
                 rec["repeat"] = rep
                 runs[label].append(rec)
                 what = (
-                    f"error: {_short(rec['error'], 120)}"
+                    f"error: {short(rec['error'], 120)}"
                     if rec.get("error")
                     else f"{rec['seconds']:.3g} s, stored {rec['geometry']}"
                 )
@@ -566,11 +510,11 @@ def run_recon_part(args: argparse.Namespace, guard: dict) -> dict[str, Any]:
                 wargs += ["--iterations", str(args.iterations), "--thickness", str(case.thickness)]
                 if ncores is not None:
                     wargs += ["--ncores", str(ncores or os.cpu_count() or 1)]
-                rec = run_worker(impl, wargs, **guard)
+                rec = run_worker(WORKER, impl, wargs, **guard)
                 rec["repeat"] = rep
                 runs[method][v].append(rec)
                 what = (
-                    f"error: {_short(rec['error'], 120)}"
+                    f"error: {short(rec['error'], 120)}"
                     if rec.get("error")
                     else f"{rec['seconds']:.3g} s, {rec['cores_used']:.2f} cores"
                 )
@@ -615,7 +559,7 @@ def recon_table(part: dict, iterations: int) -> list[str]:
         base = by_v.get(RECON_BASELINE, {}).get("seconds")
         name = f"SIRT {iterations} it." if method == "SIRT" else method
         for v, s in by_v.items():
-            note = _short(s["error"]) if s.get("error") else ""
+            note = short(s["error"]) if s.get("error") else ""
             if "seconds" not in s:
                 lines.append(f"| {name} | {recon_label(v)} | — | — | — | — | — | {note} |")
                 continue
