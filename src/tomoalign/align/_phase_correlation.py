@@ -9,14 +9,23 @@ estimates; ``tomoalign._shift.apply_shifts`` applies. Conventions: a tilt series
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
+from tomoalign._backend import (
+    fft_kwargs,
+    get_array_module,
+    get_fft_module,
+    n_workers,
+    to_numpy,
+)
 from tomoalign._validation import (
     check_profiles,
     check_series_array,
@@ -43,6 +52,9 @@ _IRLS_ITERATIONS = 20
 #: A projection whose best normalised correlation peak with a neighbour is below this
 #: fraction of the median projection's is not trusted for the centre-of-mass trend.
 _MIN_RELATIVE_PEAK = 0.3
+#: Highest frequency (cycles/px) of the coarse correlation that locates each peak to the
+#: nearest few pixels; the upsampled DFT then evaluates the full band around it.
+_COARSE = 0.125
 
 
 def _tukey(n: int, frac: float) -> np.ndarray:
@@ -56,17 +68,42 @@ def _tukey(n: int, frac: float) -> np.ndarray:
     return w
 
 
-def _overlap(w: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Circular autocorrelation of window ``w`` at real lags ``r``, 1 at lag 0."""
-    n = w.size
-    power = np.abs(np.fft.rfft(w)) ** 2
-    k = np.arange(power.size)
-    c = np.full(power.size, 2.0)
-    c[0] = 1.0
-    if n % 2 == 0:
-        c[-1] = 1.0
-    o = (np.cos(2 * np.pi * r[..., None] * k / n) * (c * power)).sum(-1) / n
-    return o / (w**2).sum()
+class _Overlap:
+    """Circular autocorrelation of a window at real lags, 1 at lag 0, with a cache.
+
+    The correlation of two tapered images is the correlation of the untapered ones times
+    this overlap, which pulls peaks towards zero shift; dividing by it removes the pull.
+    """
+
+    def __init__(self, w: np.ndarray) -> None:
+        self._n = w.size
+        power = np.abs(np.fft.rfft(w)) ** 2
+        c = np.full(power.size, 2.0)
+        c[0] = 1.0
+        if self._n % 2 == 0:
+            c[-1] = 1.0
+        self._weights = c * power / (self._n * (w**2).sum())
+        self._k = np.arange(power.size)
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        # The lags of all pairs are few distinct values (whole pixels plus a fixed grid).
+        values, inverse = np.unique(r, return_inverse=True)
+        o = np.cos(2 * np.pi * values[:, None] * self._k / self._n) @ self._weights
+        return o[inverse].reshape(r.shape)
+
+
+def _crop(full: Any, kmy: int, my: int, mxh: int, xp: ModuleType, out: Any = None) -> Any:
+    """Rows ``|ky| <= kmy`` (negative ones at the end of ``my`` rows) and columns ``< mxh``."""
+    ny = full.shape[-2]
+    if out is None:
+        out = xp.empty((*full.shape[:-2], my, mxh), dtype=np.complex64)
+    if my >= ny:
+        out[...] = full[..., :mxh]
+        return out
+    out[..., : kmy + 1, :] = full[..., : kmy + 1, :mxh]
+    out[..., kmy + 1 : my - kmy, :] = 0
+    out[..., my - kmy :, :] = full[..., ny - kmy :, :mxh]
+    return out
 
 
 def _crop_size(n: int, kmax: int) -> int:
@@ -279,74 +316,122 @@ def phase_correlation_shifts(
     sqrt_w = xp.asarray(np.sqrt(weight), dtype=np.float32)
     wy, wx = _tukey(ny, taper), _tukey(nx, taper)
     window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
-    src_rows = np.r_[0 : kmy + 1, ny - kmy : ny] if my < ny else np.arange(ny)
-    dst_rows = np.r_[0 : kmy + 1, my - kmy : my] if my < ny else np.arange(ny)
+    overlap_y, overlap_x = _Overlap(wy), _Overlap(wx)
+    coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
+    coef[0] = 1.0
 
     # --- 1. transform every projection once, in chunks -----------------------------
-    spec = xp.zeros((n, my, mxh), dtype=np.complex64)
+    # The mean is removed in Fourier space: FFT(w (d - m)) = FFT(w d) - m FFT(w), so each
+    # chunk needs one pass (window times data, cast to float32) before its transform.
+    spec = xp.empty((n, my, mxh), dtype=np.complex64)
     col_profiles = xp.empty((n, nx), dtype=np.float32)  # sums over y, invariant in tilt
     row_profiles = xp.empty((n, ny), dtype=np.float32)  # sums over x
-    chunk = max(1, _CHUNK_BYTES // (ny * nx * 4))
-    for i0 in range(0, n, chunk):
-        block = xp.asarray(data[i0 : i0 + chunk]).astype(np.float32)  # always a copy
-        col_profiles[i0 : i0 + chunk] = block.sum(axis=1)
-        row_profiles[i0 : i0 + chunk] = block.sum(axis=2)
-        mean = block.mean(axis=(1, 2), keepdims=True)
-        if not bool(xp.isfinite(mean).all()):
-            require_finite(data)  # raises, naming the projections
-        block -= mean
-        block *= window
-        full = fft.rfft2(block, axes=(-2, -1), **fkw)
-        del block
-        part = spec[i0 : i0 + chunk]
-        part[:, dst_rows, :] = full[:, src_rows, :mxh]
-        del full
-        amp = xp.abs(part)
-        amp += 1e-3 * amp.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
-        if whiten == 0.5:
-            amp = xp.sqrt(amp)
-        elif whiten != 1:
-            amp **= np.float32(whiten)
-        part *= sqrt_w / amp
-        del amp
-        if progress is not None:
-            progress(part.shape[0])
+    window_spec = _crop(fft.rfft2(window, **fkw), kmy, my, mxh, xp)
+    chunk = min(n, max(1, _CHUNK_BYTES // (ny * nx * 4)))
+    block = xp.empty((chunk, ny, nx), dtype=np.float32)
+    energy_coef = xp.asarray(np.repeat(coef, 2), dtype=np.float32)
+    energy = xp.empty(n, dtype=np.float32)
+    # Elementwise passes run on all cores too (NumPy releases the GIL), split by projection.
+    workers = n_workers() if xp is np else 1
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        for i0 in range(0, n, chunk):
+            raw = xp.asarray(data[i0 : i0 + chunk])
+            k = raw.shape[0]
+            cols, buf = col_profiles[i0 : i0 + k], block[:k]
+            rows = row_profiles[i0 : i0 + k]
+            _in_parts(pool, workers, partial(_prepare, raw, window, buf, cols, rows, xp), k)
+            del raw
+            mean = cols.sum(axis=1) / np.float32(ny * nx)
+            if not bool(xp.isfinite(mean).all()):
+                require_finite(data)  # raises, naming the projections
+            part = spec[i0 : i0 + k]
+            _crop(fft.rfft2(buf, axes=(-2, -1), **fkw), kmy, my, mxh, xp, out=part)
+            normalise = partial(
+                _normalise,
+                part,
+                mean,
+                window_spec,
+                sqrt_w,
+                whiten,
+                energy_coef,
+                energy[i0 : i0 + k],
+                xp,
+            )
+            _in_parts(pool, workers, normalise, k)
+            if progress is not None:
+                progress(k)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    del block
     check_profiles(data, col_profiles, row_profiles)
 
     # --- 2. all pairs: one cropped inverse FFT each, then the upsampled DFT ------------
-    pair_a = np.concatenate([np.arange(n - lag) for lag in _LAGS if lag < n])
-    pair_b = np.concatenate([np.arange(lag, n) for lag in _LAGS if lag < n])
+    lags = [lag for lag in _LAGS if lag < n]
+    pair_a = np.concatenate([np.arange(n - lag) for lag in lags])
+    pair_b = np.concatenate([np.arange(lag, n) for lag in lags])
     meas = np.empty((pair_a.size, 2))
-    step_y, step_x = ny / my, nx / mx  # px per sample of the cropped correlation
+    peak = np.empty(pair_a.size)
+    # Whole-pixel peaks are searched on a coarse correlation (frequencies up to _COARSE
+    # cycles/px, smoothly tapered), then refined on the full band by the upsampled DFT.
+    kcy, kcx = min(kmy, math.ceil(_COARSE * ny)), min(kmx, math.ceil(_COARSE * nx))
+    cy_n, cx_n = (
+        (my, mx) if (kcy, kcx) == (kmy, kmx) else (_crop_size(ny, kcy), _crop_size(nx, kcx))
+    )
+    cxh = cx_n // 2 + 1
+    coarse_taper = None
+    if (cy_n, cx_n) != (my, mx):
+        cky = np.fft.fftfreq(cy_n) * cy_n
+        coarse_taper = xp.asarray(
+            band_weight(
+                np.hypot((cky / ny)[:, None], (np.arange(cxh) / nx)[None, :]), 0.0, _COARSE
+            ),
+            dtype=np.float32,
+        )
+    step_y, step_x = ny / cy_n, nx / cx_n  # px per sample of the coarse correlation
     half_y = math.ceil(max(1.5, 0.5 * step_y + 1.0) * uf)
     half_x = math.ceil(max(1.5, 0.5 * step_x + 1.0) * uf)
     off_y = np.arange(-half_y, half_y + 1) / uf
     off_x = np.arange(-half_x, half_x + 1) / uf
-    coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
-    coef[0] = 1.0
-    ky_d, kx_d, coef_d = xp.asarray(ky), xp.asarray(kx), xp.asarray(coef)
-    # energy of each filtered spectrum: the zero-shift autocorrelation, to normalise peaks
-    energy = to_numpy((xp.abs(spec) ** 2 * coef_d).sum(axis=(1, 2))).astype(np.float64)
-    peak = np.empty(pair_a.size)
-    pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
-    for j0 in range(0, pair_a.size, pchunk):
-        a, b = pair_a[j0 : j0 + pchunk], pair_b[j0 : j0 + pchunk]
-        cross = spec[a] * spec[b].conj()
-        corr = fft.irfft2(cross, s=(my, mx), axes=(-2, -1), **fkw)
-        p = corr.shape[0]
-        idx = to_numpy(corr.reshape(p, -1).argmax(axis=1))
-        del corr
-        iy, ix = np.divmod(idx, mx)
-        cy = np.round(np.where(iy > my // 2, iy - my, iy) * step_y)
-        cx = np.round(np.where(ix > mx // 2, ix - mx, ix) * step_x)
-        grid_y = cy[:, None] + off_y[None, :]
-        grid_x = cx[:, None] + off_x[None, :]
-        values = _dft_eval(cross, grid_y, grid_x, ky_d, kx_d, coef_d, (ny, nx), xp)
-        del cross
-        if taper > 0:
-            values /= _overlap(wy, grid_y)[:, :, None] * _overlap(wx, grid_x)[:, None, :]
-        meas[j0 : j0 + p] = _refine_peak(values, grid_y, grid_x, uf)
-        peak[j0 : j0 + p] = values.reshape(p, -1).max(axis=1)
+    # Upsampled-DFT kernels at the sub-pixel offsets, shared by all pairs (the whole-pixel
+    # part of each pair's grid is a per-pair phase factor, see _dft_eval).
+    ker_y = xp.asarray(np.exp((2j * np.pi / ny) * off_y[:, None] * ky[None, :]), np.complex64)
+    ker_x = xp.asarray(
+        np.exp((2j * np.pi / nx) * kx[:, None] * off_x[None, :]) * coef[:, None], np.complex64
+    )
+    ky_d, kx_d = xp.asarray(ky), xp.asarray(kx)
+    pchunk = min(n - 1, max(1, _CHUNK_BYTES // (my * mx * 4)))
+    cross_buf = xp.empty((pchunk, my, mxh), dtype=np.complex64)
+    coarse_buf = None if coarse_taper is None else xp.empty((pchunk, cy_n, cxh), np.complex64)
+    j0 = 0
+    for lag in lags:
+        for a0 in range(0, n - lag, pchunk):
+            a1 = min(n - lag, a0 + pchunk)
+            cross = cross_buf[: a1 - a0]
+            xp.conjugate(spec[a0 + lag : a1 + lag], out=cross)
+            cross *= spec[a0:a1]
+            if coarse_buf is None:
+                coarse = cross
+            else:
+                coarse = _crop(cross, kcy, cy_n, cxh, xp, out=coarse_buf[: a1 - a0])
+                coarse *= coarse_taper
+            corr = fft.irfft2(coarse, s=(cy_n, cx_n), axes=(-2, -1), **fkw)
+            p = corr.shape[0]
+            idx = to_numpy(corr.reshape(p, -1).argmax(axis=1))
+            del corr, coarse
+            iy, ix = np.divmod(idx, cx_n)
+            cy = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
+            cx = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
+            values = _dft_eval(cross, cy, cx, ker_y, ker_x, ky_d, kx_d, (ny, nx), xp)
+            grid_y = cy[:, None] + off_y[None, :]
+            grid_x = cx[:, None] + off_x[None, :]
+            if taper > 0:
+                values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
+            meas[j0 : j0 + p] = _refine_peak(values, grid_y, grid_x, uf)
+            peak[j0 : j0 + p] = values.reshape(p, -1).max(axis=1)
+            j0 += p
+    energy = to_numpy(energy).astype(np.float64)
 
     # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
     u, pair_w = _solve_positions(n, pair_a, pair_b, meas, start, max_jump)
@@ -377,22 +462,82 @@ def phase_correlation_shifts(
     return -(u - u[start])
 
 
+def _in_parts(
+    pool: ThreadPoolExecutor | None, workers: int, fn: Callable[[slice], None], k: int
+) -> None:
+    """Run ``fn`` on ``workers`` contiguous slices of ``range(k)`` in ``pool``."""
+    if pool is None or workers == 1 or k < 2:
+        fn(slice(0, k))
+        return
+    bounds = [k * j // workers for j in range(workers + 1)]
+    parts = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds) if lo < hi]
+    for future in [pool.submit(fn, sl) for sl in parts]:
+        future.result()
+
+
+def _prepare(
+    raw: Any, window: Any, buf: Any, cols: Any, rows: Any, xp: ModuleType, sl: slice
+) -> None:
+    """Column and row sums of projections ``sl`` of ``raw``, and ``raw * window`` (float32)."""
+    cols[sl] = raw[sl].sum(axis=1, dtype=np.float32)
+    rows[sl] = raw[sl].sum(axis=2, dtype=np.float32)
+    xp.multiply(raw[sl], window, out=buf[sl])
+
+
+def _normalise(
+    part: Any,
+    mean: Any,
+    window_spec: Any,
+    sqrt_w: Any,
+    whiten: float,
+    energy_coef: Any,
+    energy: Any,
+    xp: ModuleType,
+    sl: slice,
+) -> None:
+    """Filter and whiten the cropped spectra ``part[sl]`` in place; store their energy.
+
+    ``mean * window_spec`` is removed first (the spectrum of the windowed mean), then each
+    spectrum is weighted by ``sqrt_w / |F| ** whiten``. The energy (the zero-shift
+    autocorrelation of the filtered projection) normalises the correlation peaks.
+    """
+    p = part[sl]
+    p -= mean[sl, None, None] * window_spec
+    amp = xp.abs(p)
+    amp += 1e-3 * amp.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
+    if whiten == 0.5:
+        xp.sqrt(amp, out=amp)
+    elif whiten != 1:
+        amp **= np.float32(whiten)
+    xp.divide(sqrt_w, amp, out=amp)
+    p *= amp
+    flat = p.view(np.float32)
+    energy[sl] = ((flat * flat) @ energy_coef).sum(axis=1)
+
+
 def _dft_eval(
     cross: Any,
-    grid_y: np.ndarray,
-    grid_x: np.ndarray,
+    cy: np.ndarray,
+    cx: np.ndarray,
+    ker_y: Any,
+    ker_x: Any,
     ky: Any,
     kx: Any,
-    coef: Any,
     size: tuple[int, int],
     xp: ModuleType,
 ) -> np.ndarray:
-    """Correlation of half spectra `(p, my, mxh)` at `(p, my_pts)` x `(p, mx_pts)` px."""
+    """Correlation of half spectra `(p, my, mxh)` on grids around whole-pixel peaks.
+
+    The grid of pair ``j`` is ``cy[j] + off_y`` by ``cx[j] + off_x`` px; ``ker_y``
+    `(len(off_y), my)` and ``ker_x`` `(mxh, len(off_x))` are the DFT kernels at the offsets
+    (``ker_x`` with the Hermitian column weights), so only the whole-pixel phase factors
+    differ from pair to pair.
+    """
     ny, nx = size
-    gy, gx = xp.asarray(grid_y), xp.asarray(grid_x)
-    ey = xp.exp((2j * np.pi / ny) * gy[:, :, None] * ky[None, None, :]).astype(np.complex64)
-    ex = xp.exp((2j * np.pi / nx) * kx[None, :, None] * gx[:, None, :])
-    ex = (ex * coef[None, :, None]).astype(np.complex64)
+    by = xp.exp((2j * np.pi / ny) * xp.asarray(cy)[:, None] * ky[None, :]).astype(np.complex64)
+    bx = xp.exp((2j * np.pi / nx) * xp.asarray(cx)[:, None] * kx[None, :]).astype(np.complex64)
+    ey = ker_y[None, :, :] * by[:, None, :]
+    ex = ker_x[None, :, :] * bx[:, :, None]
     return to_numpy(xp.matmul(xp.matmul(ey, cross), ex).real).astype(np.float64)
 
 

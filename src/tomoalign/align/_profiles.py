@@ -207,10 +207,21 @@ def parabola_offset(cm: np.ndarray, c0: np.ndarray, cp: np.ndarray, ok: np.ndarr
 
 
 def _dft1(
-    spec: np.ndarray, grid: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray
+    spec: np.ndarray,
+    whole: np.ndarray,
+    offsets: np.ndarray,
+    k: np.ndarray,
+    n: int,
+    coef: np.ndarray,
 ) -> np.ndarray:
-    e = np.exp((2j * np.pi / n) * grid[:, :, None] * k[None, None, :]) * coef
-    return np.einsum("pmk,pk->pm", e, spec).real
+    """Correlations `(p, m)` from half spectra `(p, n // 2 + 1)` at ``whole[:, None] + offsets``.
+
+    The phase factor of the whole-pixel part is applied per row and the kernel of the
+    sub-pixel ``offsets`` is shared, so one matrix product does the evaluation.
+    """
+    base = spec * np.exp((2j * np.pi / n) * whole[:, None] * k[None, :])
+    kernel = np.exp((2j * np.pi / n) * k[:, None] * offsets[None, :]) * coef[:, None]
+    return (base @ kernel).real
 
 
 def _peak1(spec: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray, uf: int) -> np.ndarray:
@@ -219,8 +230,9 @@ def _peak1(spec: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray, uf: int) -
     i = corr.argmax(axis=1)
     i = np.where(i > n // 2, i - n, i).astype(float)
     half = math.ceil(1.5 * uf)
-    grid = i[:, None] + np.arange(-half, half + 1)[None, :] / uf
-    c = _dft1(spec, grid, k, n, coef)
+    offsets = np.arange(-half, half + 1) / uf
+    grid = i[:, None] + offsets[None, :]
+    c = _dft1(spec, i, offsets, k, n, coef)
     j = c.argmax(axis=1)
     ar = np.arange(c.shape[0])
     d = grid[ar, j]
