@@ -1,7 +1,10 @@
 """Ground-truth cases for the alignment benchmark, built with tomoalign.datasets.
 
-Each case is an aligned phantom series (``datasets.phantom_series``), misaligned by known shifts
-(``datasets.misalign``) and optionally degraded (``datasets.add_noise``). It is saved once as an
+Each case is an aligned series -- a phantom (``datasets.phantom_series``) or ETSpy's own
+catalyst model, the simulated 90 x 600 x 600 HAADF series that ETSpy ships with its tests
+(``etspy/tests/test_data/Catalyst3DModel_TiltSeries180.hspy``, read from the ETSpy install in
+``.venv`` or in a benchmark venv) -- misaligned by known shifts (``datasets.misalign``) and
+optionally degraded (``datasets.add_noise``). It is saved once as an
 uncompressed ``.npz`` in ``benchmarks/results/cases/`` holding
 
 * ``data``: float32 `(n_tilts, ny, nx)`, the misaligned (noisy) series the aligners get,
@@ -48,6 +51,7 @@ class CaseSpec:
     noise: str | None = None  # "gaussian" | "poisson" | None
     noise_level: float = 0.0
     memory_only: bool = False  # scored for time and memory; accuracy printed but not the aim
+    source: str = "phantom"  # "phantom" | "catalyst" (ETSpy's catalyst model)
     phantom_seed: int = 0
     misalign_seed: int = 1
     noise_seed: int = 2
@@ -58,7 +62,8 @@ class CaseSpec:
 
     def describe(self) -> str:
         ny, nx = self.shape
-        text = (
+        text = "ETSpy catalyst model, " if self.source == "catalyst" else ""
+        text += (
             f"{self.n_tilts} x {ny} x {nx}, tilts {self.tilts[0]:g}..{self.tilts[-1]:g}, "
             f"jitter {self.jitter:g} px"
         )
@@ -95,6 +100,26 @@ CASES: dict[str, CaseSpec] = {
     "lowdose": CaseSpec(
         "lowdose", (600, 600), _LIMITED_TILTS, jitter=5.0, noise="poisson", noise_level=2.0
     ),
+    "catalyst": CaseSpec("catalyst", (600, 600), _FULL_TILTS, jitter=5.0, source="catalyst"),
+    "catalyst-noisy": CaseSpec(
+        "catalyst-noisy",
+        (600, 600),
+        _FULL_TILTS,
+        jitter=5.0,
+        noise="gaussian",
+        noise_level=0.5,
+        source="catalyst",
+    ),
+    "catalyst-drift": CaseSpec(
+        "catalyst-drift",
+        (600, 600),
+        _FULL_TILTS,
+        jitter=0.0,
+        drift=1.5,
+        noise="gaussian",
+        noise_level=0.3,
+        source="catalyst",
+    ),
     "large": CaseSpec("large", (2048, 2048), _LIMITED_TILTS, jitter=5.0, memory_only=True),
 }
 
@@ -117,12 +142,54 @@ def _spec_json(spec: CaseSpec) -> str:
     return json.dumps(asdict(spec), sort_keys=True)
 
 
+CATALYST = Path("etspy", "tests", "test_data", "Catalyst3DModel_TiltSeries180.hspy")
+
+
+def catalyst_path() -> Path:
+    """ETSpy's catalyst model in an installed ETSpy (``.venv`` or a benchmark venv)."""
+    import importlib.util
+
+    roots = []
+    found = importlib.util.find_spec("etspy")  # locates the package without importing it
+    if found is not None and found.submodule_search_locations:
+        roots += [Path(p).parent for p in found.submodule_search_locations]
+    for venv in sorted(HERE.glob(".venv-etspy*")):
+        roots += sorted(venv.glob("lib/python*/site-packages"))
+    for root in roots:
+        if (root / CATALYST).is_file():
+            return root / CATALYST
+    raise FileNotFoundError(
+        f"ETSpy's catalyst model ({CATALYST}) was not found in an installed ETSpy; run "
+        "`make venv` (installs ETSpy 1.3.0 for the co-installation test) or `make bench-venvs`"
+    )
+
+
+def _catalyst(spec: CaseSpec, tilts: np.ndarray):  # -> TomoStack
+    import hyperspy.api as hs
+    from scipy.ndimage import zoom
+
+    import tomoalign
+
+    data = np.asarray(hs.load(catalyst_path()).data, dtype=np.float32)
+    if data.shape != (len(tilts), 600, 600):
+        raise ValueError(f"the catalyst model is {data.shape}; expected ({len(tilts)}, 600, 600)")
+    if data.shape[1:] != spec.shape:  # --small: resampled, tilts unchanged
+        factors = (1.0, spec.shape[0] / data.shape[1], spec.shape[1] / data.shape[2])
+        data = zoom(data, factors, order=1).astype(np.float32)
+    stack = tomoalign.TomoStack(data)
+    stack.metadata.set_item("Tomography.tilts", tilts)
+    return stack
+
+
 def build(spec: CaseSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Build a case in memory: ``(data float32, tilts, true_shifts)``."""
     from tomoalign import datasets
 
     tilts = np.asarray(spec.tilts, dtype=float)
-    truth = datasets.phantom_series(spec.shape, tilts=tilts, seed=spec.phantom_seed)
+    if spec.source == "catalyst":
+        truth = _catalyst(spec, tilts)
+    else:
+        truth = datasets.phantom_series(spec.shape, tilts=tilts, seed=spec.phantom_seed)
     moved, true_shifts = datasets.misalign(
         truth, jitter=spec.jitter, drift=spec.drift, seed=spec.misalign_seed
     )

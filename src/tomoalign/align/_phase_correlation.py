@@ -196,8 +196,8 @@ def phase_correlation_shifts(
     subpixel precision by an upsampled matrix DFT (Guizar-Sicairos et al. 2008), and the
     positions are solved from all pairs by robust least squares (so one bad projection or
     pair does not derail the chain). Along x, where a tilt about x leaves the column sums
-    of a projection unchanged, the shifts come from phase correlation of those x profiles
-    against their common aligned mean (no chaining). Along y, the correlation chain is
+    of a projection unchanged, the shifts come from band-passed (unwhitened) correlation of
+    those x profiles against their common aligned mean (no chaining). Along y, the correlation chain is
     combined with the first-moment consistency of the projections (their centre of mass
     moves rigidly with the tilt).
 
@@ -230,7 +230,7 @@ def phase_correlation_shifts(
         Exponent ``p`` of the spectrum normalisation ``F / |F|**p`` of each projection:
         0 is plain cross-correlation, 1 full phase correlation. Partial whitening (the
         default 0.5) keeps the sharpness of phase correlation and most of the
-        noise robustness of cross-correlation.
+        noise robustness of cross-correlation. The x profiles are not whitened.
     max_jump : float or None
         Largest disagreement in pixels between a pair's measured shift and the shift
         implied by all the other pairs; pairs beyond it get no weight. ``None`` (default):
@@ -451,7 +451,7 @@ def phase_correlation_shifts(
     u[:, 1] = profile_positions(
         to_numpy(col_profiles).astype(np.float64),
         bandpass=(lo, hi),
-        whiten=whiten,
+        whiten=0.0,  # plain correlation: profiles are sums of many rows, noise is white
         upsample_factor=uf,
     )
     if com_sigma is not None:
