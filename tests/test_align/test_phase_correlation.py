@@ -138,3 +138,46 @@ def test_type_errors():
         phase_correlation_shifts(data, start=1.5)
     with pytest.raises(TypeError, match="upsample_factor must be an int"):
         phase_correlation_shifts(data, upsample_factor=2.5)
+
+
+# --- internals: the cropped spectrum layout, the window overlap, the work split ------------
+
+
+def test_crop_keeps_low_frequencies_in_fft_order():
+    from tomoalign.align._phase_correlation import _crop
+
+    rng = np.random.default_rng(3)
+    full = np.fft.rfft2(rng.random((2, 40, 40)))  # (2, 40, 21)
+    out = _crop(full, 6, 16, 9, np)
+    ky = np.fft.fftfreq(16) * 16  # signed row frequencies of the cropped layout
+    for r, k in enumerate(ky.astype(int)):
+        if abs(k) <= 6:
+            np.testing.assert_allclose(out[:, r], full[:, k % 40, :9], rtol=1e-6)
+        else:
+            assert not out[:, r].any()
+
+
+def test_overlap_matches_circular_autocorrelation():
+    from tomoalign.align._phase_correlation import _Overlap, _tukey
+
+    w = _tukey(50, 0.1)
+    lags = np.array([[0.0, 1.0, -3.0], [3.0, 7.0, 1.0]])
+    expected = [[np.dot(w, np.roll(w, int(r))) / np.dot(w, w) for r in row] for row in lags]
+    np.testing.assert_allclose(_Overlap(w)(lags), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_in_parts_covers_every_index_once(k):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tomoalign.align._phase_correlation import _in_parts
+
+    hits = np.zeros(k, int)
+
+    def mark(sl):
+        hits[sl] += 1
+
+    with ThreadPoolExecutor(2) as pool:
+        _in_parts(pool, 2, mark, k)
+    _in_parts(None, 1, mark, k)
+    assert (hits == 2).all()

@@ -197,9 +197,9 @@ def phase_correlation_shifts(
     positions are solved from all pairs by robust least squares (so one bad projection or
     pair does not derail the chain). Along x, where a tilt about x leaves the column sums
     of a projection unchanged, the shifts come from band-passed (unwhitened) correlation of
-    those x profiles against their common aligned mean (no chaining). Along y, the correlation chain is
-    combined with the first-moment consistency of the projections (their centre of mass
-    moves rigidly with the tilt).
+    those x profiles against their common aligned mean (no chaining). Along y, the
+    correlation chain is combined with the first-moment consistency of the projections
+    (their centre of mass moves rigidly with the tilt).
 
     Parameters
     ----------
@@ -212,8 +212,9 @@ def phase_correlation_shifts(
         Default ``None``: the central projection ``n_tilts // 2``. The result for another
         ``start`` differs only by a constant.
     upsample_factor : int
-        Subpixel refinement: the correlation is evaluated on a ``1 / upsample_factor`` px
-        grid within 1.5 px of the coarse peak, and the grid maximum refined by a parabola.
+        Subpixel refinement: the full-band correlation is evaluated on a
+        ``1 / upsample_factor`` px grid around the coarse peak (within 1 px beyond the coarse
+        sampling interval, at least 1.5 px), and the grid maximum refined by a parabola.
         1 gives whole pixels. Default 3.
     bandpass : tuple of float or None
         ``(low, high)`` spatial frequencies in cycles per pixel (Nyquist = 0.5) of the
@@ -266,10 +267,14 @@ def phase_correlation_shifts(
 
     Notes
     -----
-    Cost: one ``rfft2`` per projection at full size, then per pair one inverse FFT of the
-    spectrum cropped at ``bandpass[1]`` (a quarter of the full size at 0.25) and small
-    matrix products. Extra memory: the cropped spectra (at most about the size of the
-    float32 stack) plus chunks of about 100 MB.
+    Cost: one ``rfft2`` per projection at full size; per pair, one inverse FFT of the
+    cross-power spectrum cropped at ``min(bandpass[1], 0.125)`` cycles/px (a sixteenth of
+    the full size) to locate the peak to a few pixels, then matrix products that evaluate
+    the full band (up to ``bandpass[1]``) on the subpixel grid around it. The elementwise
+    passes are split over all cores. Measured on 90 x 600 x 600 (2 cores): about 1.1-1.3x
+    the time of an ``rfft2`` of every projection plus an ``irfft2`` per neighbour pair.
+    Extra memory: the cropped spectra (at most about the size of the float32 stack) plus
+    chunks of about 100 MB.
 
     The pair measurements are combined by iteratively reweighted least squares with
     Tukey's biweight on the residuals; a projection replaced by noise or shifted far off
