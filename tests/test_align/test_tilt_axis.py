@@ -157,3 +157,13 @@ def test_errors(truth_full):
         tilt_axis_com(data, tilts, nslices=1)
     with pytest.raises(ValueError, match="at least 16 x 16"):
         tilt_axis_auto(np.ones((3, 12, 12)) + np.arange(12), [-10, 0, 10])
+
+
+def test_common_line_fine_search_recovers_from_a_wrong_coarse_pick(truth_full, monkeypatch):
+    from tomoalign.align import _tilt_axis
+
+    raw = _raw(truth_full, 4.0, 0.0, False).astype(np.float64)
+    decoy = _tilt_axis._bin2(_raw(truth_full, 2.0, 0.0, False).astype(np.float64))
+    # the coarse (binned) stage sees a series whose axis is 2 degrees off
+    monkeypatch.setattr(_tilt_axis, "_bin2", lambda data: decoy)
+    assert abs(_tilt_axis._common_line_angle(raw, 10.0) - 4.0) < 0.02

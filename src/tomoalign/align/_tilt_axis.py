@@ -442,15 +442,27 @@ def _common_line_angle(fdata: np.ndarray, limit: float) -> float:
     grid = np.arange(-limit, limit + step / 2, step)
     costs = [_angle_cost(_line_spectra(small, g, kmax, half), weight) for g in grid]
     i = int(np.argmin(costs))
-    # fine: full resolution, bounded scalar search around the coarse minimum
+    # fine: full resolution, bounded scalar search around the coarse minimum; the binned
+    # search can be a step or two off in noise, so a minimum found on a bound of the
+    # bracket moves the bracket there and searches again
     kmax, half, weight = setup(fdata, limit)
-    res = minimize_scalar(
-        lambda g: _angle_cost(_line_spectra(fdata, g, kmax, half), weight),
-        bounds=(grid[i] - 1.5 * step, grid[i] + 1.5 * step),
-        method="bounded",
-        options={"xatol": 0.005},
-    )
-    return float(res.x)
+    lo, hi = grid[i] - 1.5 * step, grid[i] + 1.5 * step
+    xatol = 0.005
+    for _ in range(_MAX_BRACKET_MOVES + 1):
+        res = minimize_scalar(
+            lambda g: _angle_cost(_line_spectra(fdata, g, kmax, half), weight),
+            bounds=(lo, hi),
+            method="bounded",
+            options={"xatol": xatol},
+        )
+        found = float(res.x)
+        if found - lo < 4 * xatol and lo > -limit - step:
+            lo, hi = lo - 2 * step, lo + step
+        elif hi - found < 4 * xatol and hi < limit + step:
+            lo, hi = hi - step, hi + 2 * step
+        else:
+            break
+    return found
 
 
 def _column_axis(fdata: np.ndarray, theta: np.ndarray, group: int) -> tuple[float, float]:
@@ -604,3 +616,5 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
 
 #: Columns summed per group in the centre-of-mass refinement of :func:`tilt_axis_auto`.
 _GROUP = 4
+#: How often the fine common-line search may move its bracket after ending on a bound.
+_MAX_BRACKET_MOVES = 3
