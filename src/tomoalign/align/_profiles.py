@@ -35,6 +35,10 @@ __all__ = [
 
 # Iterations of the x-profile alignment against the mean aligned profile.
 _PROFILE_ITERATIONS = 3
+# Windowed centre of mass: at most this many fixed-point steps, stopping at steps below the
+# tolerance (pixels).
+_COM_MAX_ITERATIONS = 50
+_COM_TOLERANCE = 1e-7
 
 
 #: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
@@ -146,20 +150,31 @@ def windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[An
     else:
         b = xp.zeros(n, dtype=f.dtype)
     b = b.reshape((n,) + (1,) * (f.ndim - 1))
-    fb = f - b
-    mass = xp.zeros(shape, dtype=f.dtype)
-    for _ in range(50):
-        h = xp.maximum(xp.maximum(c - lower, upper - c), 1.0)[..., None]
-        d = y - c[..., None]
+    fb = (f - b).reshape(-1, m)
+    c = c.reshape(-1)
+    lower, upper = lower.reshape(-1), upper.reshape(-1)
+    mass = xp.zeros(c.shape, dtype=f.dtype)
+    # Fixed-point (mean-shift) iterations; a profile stops once its step is below the
+    # tolerance, so the slow ones (noisy, or a window cut by the image edge) do not make
+    # every profile iterate.
+    active = xp.arange(c.size)
+    for _ in range(_COM_MAX_ITERATIONS):
+        ca = c[active]
+        h = xp.maximum(xp.maximum(ca - lower[active], upper[active] - ca), 1.0)[:, None]
+        d = y - ca[:, None]
         # symmetric where the image allows, clipped by the image edges otherwise
         w = xp.clip(xp.minimum(xp.minimum(h + 0.5 - xp.abs(d), y + 1.0), m - y), 0.0, 1.0)
-        mass = xp.sum(w * fb, axis=-1)
-        num = xp.sum(w * fb * d, axis=-1)
-        ok = mass > 0
-        step = xp.where(ok, num / xp.where(ok, mass, 1.0), 0.0)
-        c = xp.clip(c + step, 0.0, m - 1.0)
-        if float(xp.max(xp.abs(step))) < 1e-7:
+        w *= fb[active]
+        ma = xp.sum(w, axis=-1)
+        num = xp.sum(w * d, axis=-1)
+        ok = ma > 0
+        step = xp.where(ok, num / xp.where(ok, ma, 1.0), 0.0)
+        mass[active] = ma
+        c[active] = xp.clip(ca + step, 0.0, m - 1.0)
+        active = active[xp.abs(step) >= _COM_TOLERANCE]
+        if active.size == 0:
             break
+    c, mass = c.reshape(shape), mass.reshape(shape)
     return c, mass
 
 
