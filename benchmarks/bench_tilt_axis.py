@@ -118,7 +118,7 @@ class ReconCase:
 
 
 FULL, LIMITED = (-70.0, 70.0, 2.0), (-60.0, 60.0, 2.0)
-GEOMETRIES = ((3.0, 5.0), (-7.5, -12.0), (9.5, 18.0), (-1.2, -3.0))
+GEOMETRIES = ((3.0, 5.0), (-7.5, -12.0), (9.5, 18.0), (-1.2, -3.0), (10.0, 20.0), (-10.0, -20.0))
 SIZE, SMALL_SIZE = 256, 96
 #: The issue's accuracy target for the tilt axis (degrees, pixels), counted in the summary.
 TARGET_ANGLE, TARGET_OFFSET = 0.2, 0.3
