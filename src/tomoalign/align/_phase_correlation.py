@@ -271,8 +271,9 @@ def phase_correlation_shifts(
     cross-power spectrum cropped at ``min(bandpass[1], 0.125)`` cycles/px (a sixteenth of
     the full size) to locate the peak to a few pixels, then matrix products that evaluate
     the full band (up to ``bandpass[1]``) on the subpixel grid around it. The elementwise
-    passes are split over all cores. Measured on 90 x 600 x 600 (2 cores): about 1.1-1.3x
-    the time of an ``rfft2`` of every projection plus an ``irfft2`` per neighbour pair.
+    passes are split over all cores. Measured on 90 x 600 x 600 (2 cores): 1.0-1.4x
+    (median 1.2x) the time of an ``rfft2`` of every projection plus an ``irfft2`` per
+    neighbour pair.
     Extra memory: the cropped spectra (at most about the size of the float32 stack) plus
     chunks of about 100 MB.
 
