@@ -170,6 +170,22 @@ def test_progress_counts_every_slice(wedge_data: np.ndarray, monkeypatch) -> Non
     assert sum(calls) == SHAPE[1] and len(calls) == -(-SHAPE[1] // 5)
 
 
+def test_system_matrix_built_in_parts_equals_one_piece(monkeypatch) -> None:
+    """Built by tilt groups on several processes (forced), the matrix is the same."""
+    angles = tuple(float(a) for a in np.arange(-60.0, 61.0, 15.0))  # 9 tilts, 3 groups
+    whole = rec._matrix_part(12, 20, angles)
+    rec._system_matrix.cache_clear()
+    monkeypatch.setattr(rec, "_PARALLEL_MATRIX_MIN", 0)
+    monkeypatch.setattr(_backend, "n_workers", lambda: 3)
+    try:
+        parts = rec._system_matrix(12, 20, angles)
+    finally:
+        rec._system_matrix.cache_clear()
+    assert parts.shape == whole.shape == (9 * 20, 12 * 20)
+    assert parts.format == "csr" and parts.dtype == np.float32
+    assert (parts != whole).nnz == 0
+
+
 def test_process_pool_gives_the_same_result(wedge_data: np.ndarray, monkeypatch) -> None:
     """The multi-process path (forced on a small job) equals the in-process one."""
     sub = wedge_data[:, :, 8:16]
