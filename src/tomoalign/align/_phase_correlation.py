@@ -472,7 +472,7 @@ def _in_parts(
     pool: ThreadPoolExecutor | None, workers: int, fn: Callable[[slice], None], k: int
 ) -> None:
     """Run ``fn`` on ``workers`` contiguous slices of ``range(k)`` in ``pool``."""
-    if pool is None or workers == 1 or k < 2:
+    if pool is None or k < 2:
         fn(slice(0, k))
         return
     bounds = [k * j // workers for j in range(workers + 1)]
