@@ -102,7 +102,9 @@ def support(
     return c, c - below - grow, c + over + grow
 
 
-def windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+def windowed_com(
+    profiles: Any, center: Any, lower: Any, upper: Any, *, background: Any = None
+) -> tuple[Any, Any]:
     """Background-insensitive center of mass of 1-D profiles along the last axis.
 
     The center ``c`` is the fixed point of the center of mass computed in a window
@@ -120,6 +122,10 @@ def windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[An
     lower, upper : array
         Bounds of the object support that the window must cover, broadcastable to
         ``profiles.shape[:-1]``, pixels.
+    background : array or None
+        Background of each projection (axis 0), `(n,)`, profile units. ``None``
+        (default): the median of the projection's pixels outside the support of all its
+        profiles, as described in the code.
 
     Returns
     -------
@@ -139,16 +145,19 @@ def windowed_com(profiles: Any, center: Any, lower: Any, upper: Any) -> tuple[An
     # background of each projection (axis 0): median of the pixels outside the support
     # of all its profiles; the median over the whole series where a projection has
     # fewer than 16 such pixels; 0 where there are none at all.
-    outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
     n = f.shape[0]
-    masked = xp.where(outside, f, xp.nan).reshape(n, -1)
-    n_out = xp.sum(outside.reshape(n, -1), axis=1)
-    if bool(xp.any(n_out > 0)):
-        overall = xp.nanmedian(masked[n_out > 0])
-        per = xp.nanmedian(xp.where((n_out > 0)[:, None], masked, 0.0), axis=1)
-        b = xp.where(n_out >= 16, per, overall)
+    if background is not None:
+        b = xp.asarray(background, dtype=f.dtype)
     else:
-        b = xp.zeros(n, dtype=f.dtype)
+        outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
+        masked = xp.where(outside, f, xp.nan).reshape(n, -1)
+        n_out = xp.sum(outside.reshape(n, -1), axis=1)
+        if bool(xp.any(n_out > 0)):
+            overall = xp.nanmedian(masked[n_out > 0])
+            per = xp.nanmedian(xp.where((n_out > 0)[:, None], masked, 0.0), axis=1)
+            b = xp.where(n_out >= 16, per, overall)
+        else:
+            b = xp.zeros(n, dtype=f.dtype)
     b = b.reshape((n,) + (1,) * (f.ndim - 1))
     fb = (f - b).reshape(-1, m)
     c = c.reshape(-1)
