@@ -499,9 +499,7 @@ def _common_line_angle(fdata: np.ndarray, limit: float) -> tuple[float, float]:
     return found, _angle_variance(fdata, found, kmax, half, weight)
 
 
-def _column_axis(
-    fdata: np.ndarray, theta: np.ndarray, group: int
-) -> tuple[float, float, float]:
+def _column_axis(fdata: np.ndarray, theta: np.ndarray, group: int) -> tuple[float, float, float]:
     """Axis row ``r0`` (from ``y_c``, at ``x_c``) and slope of a nearly horizontal axis.
 
     Columns are summed in groups of ``group``; the windowed centre of mass of each group
