@@ -168,3 +168,33 @@ def test_common_line_fine_search_recovers_from_a_wrong_coarse_pick(truth_full, m
     # the coarse (binned) stage sees a series whose axis is 2 degrees off
     monkeypatch.setattr(_tilt_axis, "_bin2", lambda data: decoy)
     assert abs(_tilt_axis._common_line_angle(raw, 10.0)[0] - 4.0) < 0.02
+
+
+def test_angle_variances_and_their_combination(truth_full):
+    import math
+
+    from tomoalign.align import _tilt_axis
+
+    raw = _raw(truth_full, 3.0, 7.0, True).astype(np.float64)
+    theta = np.deg2rad(FULL)
+    angle_cl, var_cl = _tilt_axis._common_line_angle(raw, 10.0)
+    # the sandwich standard error is a fraction of a degree here, not 0 or infinite
+    assert 0.01 < math.sqrt(var_cl) < 1.0
+    # a search that ends on a bound of its range (true axis beyond the limit) has no minimum
+    far = _raw(truth_full, 8.0, 0.0, True).astype(np.float64)
+    assert _tilt_axis._common_line_angle(far, 2.0)[1] == math.inf
+    ali = correct_tilt_axis(raw, 3.0, 0.0, order=1)
+    _r0, _r1, var_r1 = _tilt_axis._column_axis(ali, theta, _tilt_axis._GROUP)
+    assert 0.0 < math.degrees(math.sqrt(var_r1)) < 1.0
+    # auto = the inverse-variance mean of the common-line angle and the centre-of-mass angle
+    a_com = angle_cl
+    for _ in range(2):
+        ali = correct_tilt_axis(raw, a_com, 0.0, order=1)
+        _r0, r1, var_r1 = _tilt_axis._column_axis(ali, theta, _tilt_axis._GROUP)
+        a_com += math.degrees(math.atan(r1))
+    w_cl = 1 / (var_cl * _tilt_axis._CL_VARIANCE_FACTOR)
+    w_com = 1 / math.degrees(math.sqrt(var_r1)) ** 2
+    angle, _ = tilt_axis_auto(raw, FULL)
+    assert angle == pytest.approx((w_cl * angle_cl + w_com * a_com) / (w_cl + w_com), abs=1e-9)
+    assert min(angle_cl, a_com) < angle < max(angle_cl, a_com)
+    assert abs(angle - 3.0) < 0.2
