@@ -15,12 +15,9 @@ import numpy as np
 
 from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
 from .._validation import check_profiles, float_series
-from ._profiles import shift_lines, support, windowed_com
+from ._profiles import series_background, shift_lines, support, windowed_com
 
 __all__ = ["com_cl_shifts"]
-
-# Profile pixels more than this many pixels outside the object support are background.
-_BACKGROUND_GAP = 2
 
 
 def _check_int(value: Any, name: str) -> int:
@@ -86,65 +83,6 @@ def _line_offsets(
         width /= div_factor
         start = start + best * width
     return start + width / 2
-
-
-def _series_background(xp: Any, profiles: Any, lower: Any, upper: Any) -> Any:
-    """Background level `(n,)` of each profile `(n, m)`, pooled over the series.
-
-    The background pixels of profile ``i`` are those more than 2 pixels outside its
-    support ``[lower[i], upper[i]]``, ``k_i`` of them. Their median ``b_i`` has the
-    sampling variance ``v_i = (pi / 2) sigma**2 / k_i``, with ``sigma`` the robust
-    standard deviation of all background pixels of the series about their profile's
-    median. Where the object fills most of the field of view ``k_i`` is small and ``b_i``
-    noisy, so each ``b_i`` is shrunk towards the median ``mu`` of all background pixels
-    of the series (random-effects pooling)::
-
-        b = mu + tau2 / (tau2 + v_i) * (b_i - mu)
-
-    ``tau2`` is the method-of-moments (DerSimonian-Laird) estimate of the variance of the
-    true background between projections, ``max(0, (Q - (p - 1)) / (S1 - S2 / S1))`` with
-    ``Q = sum((b_i - mu)**2 / v_i)``, ``S1 = sum(1 / v_i)``, ``S2 = sum(1 / v_i**2)`` over
-    the ``p`` profiles that have background pixels. A background that is the same for the
-    whole series (detector offset, vacuum level) gives ``tau2 ~ 0``: every profile gets
-    the pooled, nearly noise-free ``mu``. One that really varies between projections
-    gives a large ``tau2``: every profile keeps its own ``b_i``.
-
-    Parameters
-    ----------
-    profiles : array
-        `(n, m)` float64 profiles (sums over x of each projection).
-    lower, upper : array
-        `(n,)` bounds of the object support, pixels (see
-        :func:`tomoalign.align._profiles.support`).
-
-    Returns
-    -------
-    array
-        `(n,)` background of each profile, in profile units: the shrunk ``b_i``; ``mu``
-        for a profile without background pixels; 0 when no profile has any. Without noise
-        (``sigma == 0``) the ``b_i`` are exact and kept.
-    """
-    n, m = profiles.shape
-    y = xp.arange(m, dtype=profiles.dtype)
-    outside = (y < lower[:, None] - _BACKGROUND_GAP) | (y > upper[:, None] + _BACKGROUND_GAP)
-    k = xp.sum(outside, axis=1)
-    has = k > 0
-    if not bool(xp.any(has)):
-        return xp.zeros(n, dtype=profiles.dtype)
-    masked = xp.where(outside[has], profiles[has], xp.nan)  # (p, m), NaN on the support
-    mu = xp.nanmedian(masked)
-    own = xp.nanmedian(masked, axis=1)
-    sigma = 1.4826 * xp.nanmedian(xp.abs(masked - own[:, None]))
-    if own.shape[0] > 1 and float(sigma) > 0:
-        var = (np.pi / 2) * sigma**2 / k[has]
-        w = 1.0 / var
-        s1 = xp.sum(w)
-        q = xp.sum(w * (own - mu) ** 2)
-        tau2 = xp.maximum((q - (own.shape[0] - 1)) / (s1 - xp.sum(w**2) / s1), 0.0)
-        own = mu + tau2 / (tau2 + var) * (own - mu)
-    b = xp.zeros(n, dtype=profiles.dtype) + mu
-    b[has] = own
-    return b
 
 
 def com_cl_shifts(
@@ -265,7 +203,7 @@ def com_cl_shifts(
     lines = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx), the common lines
     check_profiles(fdata, yprof, lines)
     center, lower, upper = support(yprof)
-    background = _series_background(xp, yprof, lower, upper)
+    background = series_background(yprof, lower, upper)
     com_y, _ = windowed_com(yprof, center, lower, upper, background=background)
 
     # ---- parallel (x): common lines -------------------------------------------------

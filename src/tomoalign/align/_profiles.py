@@ -28,6 +28,7 @@ __all__ = [
     "com_trend",
     "parabola_offset",
     "profile_positions",
+    "series_background",
     "shift_lines",
     "support",
     "windowed_com",
@@ -39,6 +40,8 @@ _PROFILE_ITERATIONS = 3
 # tolerance (pixels).
 _COM_MAX_ITERATIONS = 50
 _COM_TOLERANCE = 1e-7
+# Profile pixels more than this many pixels outside the object support are background.
+_BACKGROUND_GAP = 2
 
 
 #: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
@@ -102,6 +105,71 @@ def support(
     return c, c - below - grow, c + over + grow
 
 
+def _background_pixels(xp: Any, profiles: Any, lower: Any, upper: Any) -> Any:
+    """Mask of the pixels more than ``_BACKGROUND_GAP`` px outside ``[lower, upper]``."""
+    y = xp.arange(profiles.shape[-1], dtype=profiles.dtype)
+    return (y < lower[..., None] - _BACKGROUND_GAP) | (y > upper[..., None] + _BACKGROUND_GAP)
+
+
+def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
+    """Background level `(n,)` of each profile `(n, m)`, pooled over the series.
+
+    The background pixels of profile ``i`` are those more than ``_BACKGROUND_GAP`` pixels
+    outside its support ``[lower[i], upper[i]]``, ``k_i`` of them. Their median ``b_i`` has the
+    sampling variance ``v_i = (pi / 2) sigma**2 / k_i``, with ``sigma`` the robust
+    standard deviation of all background pixels of the series about their profile's
+    median. Where the object fills most of the field of view ``k_i`` is small and ``b_i``
+    noisy, so each ``b_i`` is shrunk towards the median ``mu`` of all background pixels
+    of the series (random-effects pooling)::
+
+        b = mu + tau2 / (tau2 + v_i) * (b_i - mu)
+
+    ``tau2`` is the method-of-moments (DerSimonian-Laird) estimate of the variance of the
+    true background between projections, ``max(0, (Q - (p - 1)) / (S1 - S2 / S1))`` with
+    ``Q = sum((b_i - mu)**2 / v_i)``, ``S1 = sum(1 / v_i)``, ``S2 = sum(1 / v_i**2)`` over
+    the ``p`` profiles that have background pixels. A background that is the same for the
+    whole series (detector offset, vacuum level) gives ``tau2 ~ 0``: every profile gets
+    the pooled, nearly noise-free ``mu``. One that really varies between projections
+    gives a large ``tau2``: every profile keeps its own ``b_i``.
+
+    Parameters
+    ----------
+    profiles : array
+        `(n, m)` float64 profiles (sums over x of each projection).
+    lower, upper : array
+        `(n,)` bounds of the object support, pixels (see
+        :func:`support`).
+
+    Returns
+    -------
+    array
+        `(n,)` background of each profile, in profile units: the shrunk ``b_i``; ``mu``
+        for a profile without background pixels; 0 when no profile has any. Without noise
+        (``sigma == 0``) the ``b_i`` are exact and kept.
+    """
+    xp = get_array_module(profiles)
+    n, _m = profiles.shape
+    outside = _background_pixels(xp, profiles, lower, upper)
+    k = xp.sum(outside, axis=1)
+    has = k > 0
+    if not bool(xp.any(has)):
+        return xp.zeros(n, dtype=profiles.dtype)
+    masked = xp.where(outside[has], profiles[has], xp.nan)  # (p, m), NaN on the support
+    mu = xp.nanmedian(masked)
+    own = xp.nanmedian(masked, axis=1)
+    sigma = 1.4826 * xp.nanmedian(xp.abs(masked - own[:, None]))
+    if own.shape[0] > 1 and float(sigma) > 0:
+        var = (np.pi / 2) * sigma**2 / k[has]
+        w = 1.0 / var
+        s1 = xp.sum(w)
+        q = xp.sum(w * (own - mu) ** 2)
+        tau2 = xp.maximum((q - (own.shape[0] - 1)) / (s1 - xp.sum(w**2) / s1), 0.0)
+        own = mu + tau2 / (tau2 + var) * (own - mu)
+    b = xp.zeros(n, dtype=profiles.dtype) + mu
+    b[has] = own
+    return b
+
+
 def windowed_com(
     profiles: Any, center: Any, lower: Any, upper: Any, *, background: Any = None
 ) -> tuple[Any, Any]:
@@ -123,9 +191,9 @@ def windowed_com(
         Bounds of the object support that the window must cover, broadcastable to
         ``profiles.shape[:-1]``, pixels.
     background : array or None
-        Background of each projection (axis 0), `(n,)`, profile units. ``None``
-        (default): the median of the projection's pixels outside the support of all its
-        profiles, as described in the code.
+        Background of each projection (axis 0), `(n,)`, profile units (e.g. from
+        :func:`series_background`). ``None`` (default): the median of the projection's
+        pixels outside the support of all its profiles, as described in the code.
 
     Returns
     -------
@@ -149,7 +217,7 @@ def windowed_com(
     if background is not None:
         b = xp.asarray(background, dtype=f.dtype)
     else:
-        outside = (y < lower[..., None] - 2) | (y > upper[..., None] + 2)
+        outside = _background_pixels(xp, f, lower, upper)
         masked = xp.where(outside, f, xp.nan).reshape(n, -1)
         n_out = xp.sum(outside.reshape(n, -1), axis=1)
         if bool(xp.any(n_out > 0)):
