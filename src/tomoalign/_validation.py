@@ -217,8 +217,9 @@ def check_profiles(data: Any, *profiles: Any) -> None:
     data : array
         `(n_tilts, ny, nx)`; read again only for the projections that the profiles flag.
     *profiles : array
-        `(n_tilts, m)` sums of ``data`` over one image axis (rows or columns). A NaN or
-        infinite pixel makes its projection's sums non-finite; a constant projection has
+        `(n_tilts, m)` sums of ``data`` over one image axis (rows or columns), exact or
+        computed through an FFT (flat to 1e-4 of their magnitude counts as constant). A NaN
+        or infinite pixel makes its projection's sums non-finite; a constant projection has
         constant profiles. Candidates are then checked exactly, so this costs no pass over
         the stack.
 
@@ -234,7 +235,7 @@ def check_profiles(data: Any, *profiles: Any) -> None:
         require_finite(data)  # raises, naming the projections
     flat = np.ones(profiles[0].shape[0], dtype=bool)
     for p in profiles:
-        flat &= to_numpy(p.max(axis=1) == p.min(axis=1))
+        flat &= to_numpy(p.max(axis=1) - p.min(axis=1) <= 1e-4 * xp.abs(p).max(axis=1))
     const = [int(i) for i in np.flatnonzero(flat) if bool(data[int(i)].max() == data[int(i)].min())]
     if const:
         raise constant_error(const)

@@ -117,9 +117,10 @@ def test_input_untouched_and_shifts_accumulate(moved):
     )
 
 
-def test_data_matches_apply_shifts(moved):
+@pytest.mark.parametrize("method", ["PC", "COM-CL"])  # PC shares its FFTs with the shift
+def test_data_matches_apply_shifts(moved, method):
     stack, _ = moved
-    aligned = stack.stack_register("COM-CL")
+    aligned = stack.stack_register(method)
     expected = tomoalign.apply_shifts(stack.data, aligned.shifts)
     np.testing.assert_allclose(aligned.data, expected, atol=1e-5)
 
@@ -132,6 +133,10 @@ def test_dtype(moved, dtype):
     aligned = typed.stack_register("PC")
     expected = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float32)
     assert aligned.data.dtype == expected
+    reference = tomoalign.apply_shifts(typed.data, aligned.shifts)
+    scale = np.abs(reference).max()
+    tolerance = 1e-12 if expected == np.float64 else 1e-6
+    np.testing.assert_allclose(aligned.data / scale, reference / scale, atol=tolerance)
 
 
 def test_crop_keeps_the_common_area(moved):

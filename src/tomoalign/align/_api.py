@@ -19,7 +19,7 @@ import numpy as np
 
 from tomoalign._backend import is_cupy_array, is_dask_array, to_device, to_numpy
 from tomoalign._progress import progress_bar
-from tomoalign._shift import apply_shifts, common_area
+from tomoalign._shift import apply_shifts, check_shift_type, common_area
 
 __all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
 
@@ -143,6 +143,23 @@ def estimate_shifts(
     """
     member = AlignmentMethod.parse(method)
     func = _estimator(member)
+    options = _method_options(member, func, options, start=start, progress=progress)
+    if is_dask_array(data) and member is not AlignmentMethod.PC:
+        data = to_numpy(data)  # PC reads dask chunk by chunk; the others need it all
+    if member is AlignmentMethod.COM:
+        return np.asarray(func(data, tilts, **options), dtype=float)
+    return np.asarray(func(data, **options), dtype=float)
+
+
+def _method_options(
+    member: AlignmentMethod,
+    func: Callable[..., Any],
+    options: dict[str, Any],
+    *,
+    start: int | None,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """``options`` checked against ``func``'s keywords, with ``start`` and ``progress``."""
     accepted = _keyword_options(func)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -150,17 +167,14 @@ def estimate_shifts(
             f"{member.value} alignment got unknown option(s) {', '.join(map(repr, unknown))}; "
             f"valid options are {', '.join(accepted)}"
         )
+    options = dict(options)
     if "start" in accepted:
         options["start"] = start
     elif start is not None:
         _ignored(member, "start")
     if "progress" in accepted:
         options["progress"] = progress
-    if is_dask_array(data) and member is not AlignmentMethod.PC:
-        data = to_numpy(data)  # PC reads dask chunk by chunk; the others need it all
-    if member is AlignmentMethod.COM:
-        return np.asarray(func(data, tilts, **options), dtype=float)
-    return np.asarray(func(data, **options), dtype=float)
+    return options
 
 
 def _ignored(member: AlignmentMethod, name: str) -> None:
@@ -289,14 +303,27 @@ def align_stack(
         )
     tilts = stack.tilts if stack.has_tilts else None
     data = to_device(stack.data, cuda)
+    kind = check_shift_type(shift_type)  # before any work: a typo fails at once
+    shared = member is AlignmentMethod.PC and kind == "fourier" and not is_dask_array(data)
     with progress_bar(show_progressbar, stack.n_tilts, f"{member.value} alignment") as update:
-        shifts = estimate_shifts(data, member, tilts=tilts, start=start, progress=update, **options)
-    return _apply(stack, data, shifts, shift_type=shift_type, crop=crop)
+        if shared:
+            # One Fourier transform per projection serves the estimate and the shift.
+            from tomoalign.align._phase_correlation import phase_correlation_align
+
+            kwargs = _method_options(
+                member, phase_correlation_align, options, start=start, progress=update
+            )
+            shifts, aligned = phase_correlation_align(data, **kwargs)
+        else:
+            shifts = estimate_shifts(
+                data, member, tilts=tilts, start=start, progress=update, **options
+            )
+            aligned = apply_shifts(data, shifts, shift_type=kind)
+    return _aligned_copy(stack, aligned, shifts, crop=crop)
 
 
-def _apply(stack: Any, data: Any, shifts: np.ndarray, *, shift_type: str, crop: bool) -> Any:
-    """The aligned copy of ``stack``, with accumulated shifts, optionally cropped."""
-    aligned = apply_shifts(data, shifts, shift_type=shift_type)
+def _aligned_copy(stack: Any, aligned: Any, shifts: np.ndarray, *, crop: bool) -> Any:
+    """The aligned copy of ``stack`` holding ``aligned``, with accumulated shifts, cropped."""
     if is_cupy_array(aligned):  # computed on the GPU; the signal holds NumPy data
         aligned = to_numpy(aligned)
     out = stack._deepcopy_with_new_data(aligned)

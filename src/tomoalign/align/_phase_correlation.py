@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -26,6 +28,7 @@ from tomoalign._backend import (
     n_workers,
     to_numpy,
 )
+from tomoalign._shift import apply_shifts, output_dtype, shift_spectra
 from tomoalign._validation import (
     check_profiles,
     check_series_array,
@@ -39,10 +42,15 @@ from tomoalign.align._profiles import (
     profile_positions,
 )
 
-__all__ = ["phase_correlation_shifts"]
+__all__ = ["PERIODIC", "phase_correlation_align", "phase_correlation_shifts"]
+
+#: ``taper`` value selecting the periodic-plus-smooth decomposition instead of a window.
+PERIODIC = "periodic"
 
 # Bytes of float32 projections (and of cropped cross-power spectra) handled per chunk.
 _CHUNK_BYTES = 96 * 2**20
+# Bytes of float32 projections that one core takes through a stage at a time (CPU).
+_GROUP_BYTES = 4 * 2**20
 # Tilt-index lags of the correlated pairs: neighbours and next-but-one neighbours.
 _LAGS = (1, 2)
 # Robust-solve settings: Tukey biweight cut = max(_MIN_CUT px, _MAD_CUTS robust sigmas).
@@ -119,7 +127,7 @@ def _validate(
     start: int | None,
     upsample_factor: int,
     bandpass: tuple[float, float] | None,
-    taper: float,
+    taper: float | str,
     whiten: float,
     max_jump: float | None,
     com_sigma: float | None,
@@ -160,9 +168,12 @@ def _validate(
                 f"bandpass high={hi} keeps fewer than 2 frequencies of a {shape[1]} x "
                 f"{shape[2]} image; raise it to at least {2 / min(shape[1:]):.3g}"
             )
-    if not 0.0 <= taper < 0.5:
+    if taper != PERIODIC and not (
+        isinstance(taper, float | int) and not isinstance(taper, bool) and 0.0 <= taper < 0.5
+    ):
         raise ValueError(
-            f"taper={taper}; expected a fraction of the image size in [0, 0.5) tapered at each edge"
+            f"taper={taper!r}; expected {PERIODIC!r} (periodic-plus-smooth decomposition) or "
+            "a fraction of the image size in [0, 0.5) tapered at each edge"
         )
     if not 0.0 <= whiten <= 1.0:
         raise ValueError(f"whiten={whiten}; expected an exponent in [0, 1] (1: phase only)")
@@ -182,7 +193,7 @@ def phase_correlation_shifts(
     start: int | None = None,
     upsample_factor: int = 3,
     bandpass: tuple[float, float] | None = (0.01, 0.25),
-    taper: float = 0.1,
+    taper: float | str = PERIODIC,
     whiten: float = 0.5,
     max_jump: float | None = None,
     com_sigma: float | None = 1.0,
@@ -190,7 +201,8 @@ def phase_correlation_shifts(
 ) -> np.ndarray:
     """Estimate the shifts that align a tilt series by neighbour phase correlation.
 
-    Every projection is tapered and Fourier transformed once; neighbours ``(i, i + 1)``
+    Every projection is Fourier transformed once, its edges kept out of the spectrum by the
+    periodic-plus-smooth decomposition (or a window); neighbours ``(i, i + 1)``
     and next-but-one neighbours ``(i, i + 2)`` are cross-correlated in one batch with a
     band-passed, partially whitened cross-power spectrum; each peak is refined to
     subpixel precision by an upsampled matrix DFT (Guizar-Sicairos et al. 2008), and the
@@ -223,10 +235,16 @@ def phase_correlation_shifts(
         falling to zero at ``high`` (removes noise-dominated frequencies; the spectra are
         cropped there, which makes the correlations cheaper). ``None``: no weighting.
         Default ``(0.01, 0.25)``.
-    taper : float
-        Fraction of the width and height tapered by a cosine (Tukey window) at each edge
-        after subtracting the mean, to suppress the wrap-around cross in the spectrum; the
-        window's own pull towards zero shift is divided out. Default 0.1.
+    taper : {"periodic"} or float
+        How the image edges are kept out of the spectrum (an image's wrap-around edges put a
+        bright cross in it that correlates at zero shift). ``"periodic"`` (default): the
+        periodic-plus-smooth decomposition (Moisan 2011) -- the smooth part, fixed by the
+        jumps across the image borders, is subtracted in Fourier space, so every pixel keeps
+        its full weight and the raw projections' transforms can be shared with the Fourier
+        shift that applies the result (:func:`phase_correlation_align`). A fraction in
+        (0, 0.5): that fraction of the width and height is tapered by a cosine (Tukey
+        window) at each edge after subtracting the mean, and the window's own pull towards
+        zero shift is divided out. 0: neither (only the mean is removed).
     whiten : float
         Exponent ``p`` of the spectrum normalisation ``F / |F|**p`` of each projection:
         0 is plain cross-correlation, 1 full phase correlation. Partial whitening (the
@@ -288,7 +306,9 @@ def phase_correlation_shifts(
        https://doi.org/10.1364/OL.33.000156
     .. [2] C. D. Kuglin and D. C. Hines, "The phase correlation image alignment method",
        Proc. IEEE Int. Conf. Cybernetics and Society, 163-165 (1975).
-    .. [3] S. Helgason, "The Radon transform on Euclidean spaces, compact two-point
+    .. [3] L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging Vis. 39,
+       161-179 (2011). https://doi.org/10.1007/s10851-010-0227-1
+    .. [4] S. Helgason, "The Radon transform on Euclidean spaces, compact two-point
        homogeneous spaces and Grassmann manifolds", Acta Math. 113, 153-180 (1965).
        https://doi.org/10.1007/BF02391776
 
@@ -302,6 +322,135 @@ def phase_correlation_shifts(
     >>> phase_correlation_shifts(stack, bandpass=None, com_sigma=None).round(2)[3]
     array([-2.,  3.])
     """
+    with _thread_pool(data) as pool:
+        shifts, _ = _estimate(
+            data,
+            start,
+            upsample_factor,
+            bandpass,
+            taper,
+            whiten,
+            max_jump,
+            com_sigma,
+            progress,
+            pool=pool,
+        )
+    return shifts
+
+
+@contextmanager
+def _thread_pool(data: Any) -> Iterator[ThreadPoolExecutor | None]:
+    """Threads for the elementwise and per-projection work: one per core (CPU data only)."""
+    workers = n_workers()
+    if get_array_module(data) is not np or workers < 2:
+        yield None
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        yield pool
+
+
+def phase_correlation_align(
+    data: Any,
+    /,
+    *,
+    start: int | None = None,
+    upsample_factor: int = 3,
+    bandpass: tuple[float, float] | None = (0.01, 0.25),
+    taper: float | str = PERIODIC,
+    whiten: float = 0.5,
+    max_jump: float | None = None,
+    com_sigma: float | None = 1.0,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, Any]:
+    """Estimate the shifts by :func:`phase_correlation_shifts` and Fourier-shift the series.
+
+    The result equals ``phase_correlation_shifts(data, ...)`` followed by
+    ``apply_shifts(data, shifts, shift_type="fourier")``, but each projection is Fourier
+    transformed only once for both steps when the estimate uses the spectra of the raw
+    projections (``taper="periodic"``, the default, or ``taper=0``): the half spectra are
+    kept, then multiplied by the phase ramps and inverted chunk by chunk, each chunk freed as
+    soon as its shifted images exist. With a window (``taper > 0``) the two steps run one
+    after the other.
+
+    Parameters
+    ----------
+    data : array
+        Tilt series `(n_tilts, ny, nx)`, tilt axis parallel to x; NumPy or CuPy, any real
+        dtype. Not modified.
+    start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress
+        As for :func:`phase_correlation_shifts`.
+
+    Returns
+    -------
+    shifts : numpy.ndarray
+        `(n_tilts, 2)` float64 shifts ``(dy, dx)`` in pixels, as
+        :func:`phase_correlation_shifts` returns them.
+    aligned : array
+        `(n_tilts, ny, nx)` new array of the kind of ``data`` (NumPy or CuPy): float64 for
+        float64 input, float32 otherwise, as :func:`tomoalign.apply_shifts` returns it.
+
+    Notes
+    -----
+    Extra memory: the half spectra of the whole series (the size of the output, complex64
+    for float32 output), the output itself and the cropped spectra of the estimate; the
+    kept spectra are released while the output fills, so the peak stays near the spectra
+    plus the output.
+    """
+    options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
+    if isinstance(taper, float | int) and not isinstance(taper, bool) and taper > 0:
+        shifts = phase_correlation_shifts(
+            data,
+            start=start,
+            upsample_factor=upsample_factor,
+            bandpass=bandpass,
+            taper=taper,
+            whiten=whiten,
+            max_jump=max_jump,
+            com_sigma=com_sigma,
+            progress=progress,
+        )
+        return shifts, apply_shifts(data, shifts, shift_type="fourier")
+    with _thread_pool(data) as pool:
+        shifts, kept = _estimate(data, *options, keep=True, pool=pool)
+        xp = get_array_module(data)
+        n, ny, nx = data.shape
+        aligned = xp.empty((n, ny, nx), dtype=output_dtype(data.dtype))
+        # Each core shifts its own groups of spectra (in cache from the phase ramps to the
+        # copy into the output) and frees them as it goes.
+        firsts = sorted(kept)
+        fft_workers = 1 if xp is np else None
+
+        def shift_groups(sl: slice) -> None:
+            for j0 in firsts[sl]:
+                spectrum = kept.pop(j0)
+                j1 = j0 + spectrum.shape[0]
+                aligned[j0:j1] = shift_spectra(spectrum, shifts[j0:j1], (ny, nx), fft_workers)
+                del spectrum
+
+        _in_parts(pool, n_workers() if pool is not None else 1, shift_groups, len(firsts))
+    return shifts, aligned
+
+
+def _estimate(
+    data: Any,
+    start: int | None,
+    upsample_factor: int,
+    bandpass: tuple[float, float] | None,
+    taper: float | str,
+    whiten: float,
+    max_jump: float | None,
+    com_sigma: float | None,
+    progress: Callable[[int], None] | None,
+    *,
+    keep: bool = False,
+    pool: ThreadPoolExecutor | None = None,
+) -> tuple[np.ndarray, dict[int, Any]]:
+    """The shifts of :func:`phase_correlation_shifts`; with ``keep``, also the half spectra.
+
+    ``keep`` (only for ``taper="periodic"`` or 0) returns the full ``rfft2`` of the raw
+    projections in the output dtype as a dict of chunks ``{first projection: spectra}``.
+    ``pool``: threads that share the per-projection work (None: this thread only).
+    """
     start, lo, hi = _validate(
         data, start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma
     )
@@ -310,6 +459,9 @@ def phase_correlation_shifts(
     fkw = fft_kwargs(xp)
     n, ny, nx = data.shape
     uf = int(upsample_factor)
+    windowed = taper != PERIODIC and taper > 0
+    if keep and windowed:
+        raise ValueError("the spectra of a windowed estimate cannot be shared with the shift")
 
     # Cropped spectrum layout: rows |ky| <= kmy (negative ones at the end), cols kx <= kmx.
     kmy = min(math.ceil(hi * ny), ny // 2)
@@ -320,57 +472,54 @@ def phase_correlation_shifts(
     kx = np.arange(mxh, dtype=float)
     weight = band_weight(np.hypot((ky / ny)[:, None], (kx / nx)[None, :]), lo, hi)
     sqrt_w = xp.asarray(np.sqrt(weight), dtype=np.float32)
-    wy, wx = _tukey(ny, taper), _tukey(nx, taper)
-    window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
-    overlap_y, overlap_x = _Overlap(wy), _Overlap(wx)
     coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
     coef[0] = 1.0
+    window = window_spec = None
+    if windowed:
+        wy, wx = _tukey(ny, taper), _tukey(nx, taper)
+        window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
+        overlap_y, overlap_x = _Overlap(wy), _Overlap(wx)
+        window_spec = _crop(fft.rfft2(window, **fkw), kmy, my, mxh, xp)
+    smooth_kernels = _smooth_kernels((ny, nx), kmy, ky, mxh, xp) if taper == PERIODIC else None
 
     # --- 1. transform every projection once, in chunks -----------------------------
-    # The mean is removed in Fourier space: FFT(w (d - m)) = FFT(w d) - m FFT(w), so each
-    # chunk needs one pass (window times data, cast to float32) before its transform.
-    spec = xp.empty((n, my, mxh), dtype=np.complex64)
-    col_profiles = xp.empty((n, nx), dtype=np.float32)  # sums over y, invariant in tilt
-    row_profiles = xp.empty((n, ny), dtype=np.float32)  # sums over x
-    window_spec = _crop(fft.rfft2(window, **fkw), kmy, my, mxh, xp)
+    # Edges: a window (the mean removed in Fourier space, FFT(w (d - m)) = FFT(w d) -
+    # m FFT(w)), or the periodic-plus-smooth decomposition (Moisan 2011), whose smooth part
+    # follows from the image borders alone, so the raw projections are transformed and can
+    # be shared with the Fourier shift. On the CPU each core takes its own projections
+    # through the whole stage a few at a time, so they stay in cache from the profiles to
+    # the filtered spectrum.
+    workers = n_workers() if pool is not None else 1
     chunk = min(n, max(1, _CHUNK_BYTES // (ny * nx * 4)))
-    block = xp.empty((chunk, ny, nx), dtype=np.float32)
-    energy_coef = xp.asarray(np.repeat(coef, 2), dtype=np.float32)
-    energy = xp.empty(n, dtype=np.float32)
-    # Elementwise passes run on all cores too (NumPy releases the GIL), split by projection.
-    workers = n_workers() if xp is np else 1
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        for i0 in range(0, n, chunk):
-            raw = xp.asarray(data[i0 : i0 + chunk])
-            k = raw.shape[0]
-            cols, buf = col_profiles[i0 : i0 + k], block[:k]
-            rows = row_profiles[i0 : i0 + k]
-            _in_parts(pool, workers, partial(_prepare, raw, window, buf, cols, rows, xp), k)
-            del raw
-            mean = cols.sum(axis=1) / np.float32(ny * nx)
-            if not bool(xp.isfinite(mean).all()):
-                require_finite(data)  # raises, naming the projections
-            part = spec[i0 : i0 + k]
-            _crop(fft.rfft2(buf, axes=(-2, -1), **fkw), kmy, my, mxh, xp, out=part)
-            normalise = partial(
-                _normalise,
-                part,
-                mean,
-                window_spec,
-                sqrt_w,
-                whiten,
-                energy_coef,
-                energy[i0 : i0 + k],
-                xp,
-            )
-            _in_parts(pool, workers, normalise, k)
-            if progress is not None:
-                progress(k)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    del block
+    stage = _Transform(
+        xp=xp,
+        size=(ny, nx),
+        crop=(kmy, my, mxh),
+        fft_dtype=output_dtype(data.dtype) if keep else np.dtype(np.float32),
+        window=window,
+        window_spec=window_spec,
+        smooth_kernels=smooth_kernels,
+        sqrt_w=sqrt_w,
+        whiten=whiten,
+        energy_coef=xp.asarray(np.repeat(coef, 2), dtype=np.float32),
+        group=max(1, _GROUP_BYTES // (ny * nx * 4)) if xp is np else chunk,
+        keep=keep,
+        spec=xp.empty((n, my, mxh), dtype=np.complex64),
+        col_profiles=xp.empty((n, nx), dtype=np.float32),  # sums over y, invariant in tilt
+        row_profiles=xp.empty((n, ny), dtype=np.float32),  # sums over x
+        energy=xp.empty(n, dtype=np.float32),
+    )
+    for i0 in range(0, n, chunk):
+        raw = xp.asarray(data[i0 : i0 + chunk])
+        k = raw.shape[0]
+        _in_parts(pool, workers, partial(stage.run, raw, i0), k)
+        del raw
+        if not bool(xp.isfinite(stage.col_profiles[i0 : i0 + k].sum(axis=1)).all()):
+            require_finite(data)  # raises, naming the projections
+        if progress is not None:
+            progress(k)
+    spec, energy = stage.spec, stage.energy
+    col_profiles, row_profiles = stage.col_profiles, stage.row_profiles
     check_profiles(data, col_profiles, row_profiles)
 
     # --- 2. all pairs: one cropped inverse FFT each, then the upsampled DFT ------------
@@ -407,36 +556,53 @@ def phase_correlation_shifts(
         np.exp((2j * np.pi / nx) * kx[:, None] * off_x[None, :]) * coef[:, None], np.complex64
     )
     ky_d, kx_d = xp.asarray(ky), xp.asarray(kx)
-    pchunk = min(n - 1, max(1, _CHUNK_BYTES // (my * mx * 4)))
-    cross_buf = xp.empty((pchunk, my, mxh), dtype=np.complex64)
-    coarse_buf = None if coarse_taper is None else xp.empty((pchunk, cy_n, cxh), np.complex64)
+    # Pairs go in groups of consecutive ones of a lag; on the CPU each core takes its own
+    # groups (one core per inverse FFT), on the GPU a group is large.
+    group_bytes = _GROUP_BYTES if xp is np else _CHUNK_BYTES
+    pgroup = min(n - 1, max(1, group_bytes // (my * mx * 4)))
+    groups = []  # (lag, first a, last a + 1, first row of meas)
     j0 = 0
     for lag in lags:
-        for a0 in range(0, n - lag, pchunk):
-            a1 = min(n - lag, a0 + pchunk)
-            cross = cross_buf[: a1 - a0]
-            xp.conjugate(spec[a0 + lag : a1 + lag], out=cross)
-            cross *= spec[a0:a1]
-            if coarse_buf is None:
-                coarse = cross
+        for a0 in range(0, n - lag, pgroup):
+            a1 = min(n - lag, a0 + pgroup)
+            groups.append((lag, a0, a1, j0))
+            j0 += a1 - a0
+    pair_fkw = {"workers": 1} if xp is np else {}
+    cross = xp.empty((pair_a.size, my, mxh), dtype=np.complex64)
+    cy, cx = np.empty(pair_a.size), np.empty(pair_a.size)
+
+    def locate(cross: Any, sl: slice) -> None:
+        """Cross-power spectra of the pair groups ``sl`` and their whole-pixel peaks."""
+        for lag, a0, a1, j0 in groups[sl]:
+            p = a1 - a0
+            c = xp.conjugate(spec[a0 + lag : a1 + lag], out=cross[j0 : j0 + p])
+            c *= spec[a0:a1]
+            if coarse_taper is None:
+                coarse = c
             else:
-                coarse = _crop(cross, kcy, cy_n, cxh, xp, out=coarse_buf[: a1 - a0])
+                coarse = _crop(c, kcy, cy_n, cxh, xp)
                 coarse *= coarse_taper
-            corr = fft.irfft2(coarse, s=(cy_n, cx_n), axes=(-2, -1), **fkw)
-            p = corr.shape[0]
-            idx = to_numpy(corr.reshape(p, -1).argmax(axis=1))
-            del corr, coarse
-            iy, ix = np.divmod(idx, cx_n)
-            cy = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
-            cx = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
-            values = _dft_eval(cross, cy, cx, ker_y, ker_x, ky_d, kx_d, (ny, nx), xp)
-            grid_y = cy[:, None] + off_y[None, :]
-            grid_x = cx[:, None] + off_x[None, :]
-            if taper > 0:
-                values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
-            meas[j0 : j0 + p] = _refine_peak(values, grid_y, grid_x, uf)
-            peak[j0 : j0 + p] = values.reshape(p, -1).max(axis=1)
-            j0 += p
+            corr = fft.irfft2(coarse, s=(cy_n, cx_n), axes=(-2, -1), **pair_fkw)
+            iy, ix = np.divmod(to_numpy(corr.reshape(p, -1).argmax(axis=1)), cx_n)
+            cy[j0 : j0 + p] = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
+            cx[j0 : j0 + p] = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
+
+    _in_parts(pool, workers, partial(locate, cross), len(groups))
+    # The upsampled DFT is matrix products: batched in this thread, so that the BLAS
+    # threads have the cores to themselves.
+    pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
+    for j0 in range(0, pair_a.size, pchunk):
+        j1 = min(pair_a.size, j0 + pchunk)
+        values = _dft_eval(
+            cross[j0:j1], cy[j0:j1], cx[j0:j1], ker_y, ker_x, ky_d, kx_d, (ny, nx), xp
+        )
+        grid_y = cy[j0:j1, None] + off_y[None, :]
+        grid_x = cx[j0:j1, None] + off_x[None, :]
+        if windowed:
+            values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
+        meas[j0:j1] = _refine_peak(values, grid_y, grid_x, uf)
+        peak[j0:j1] = values.reshape(j1 - j0, -1).max(axis=1)
+    del cross
     energy = to_numpy(energy).astype(np.float64)
 
     # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
@@ -465,7 +631,7 @@ def phase_correlation_shifts(
         u[:, 0] += com_trend(
             rows, u[:, 0], chain_ok=chain_ok & com_ok, com_ok=com_ok, sigma=com_sigma
         )
-    return -(u - u[start])
+    return -(u - u[start]), stage.kept
 
 
 def _in_parts(
@@ -481,34 +647,137 @@ def _in_parts(
         future.result()
 
 
-def _prepare(
-    raw: Any, window: Any, buf: Any, cols: Any, rows: Any, xp: ModuleType, sl: slice
-) -> None:
-    """Column and row sums of projections ``sl`` of ``raw``, and ``raw * window`` (float32)."""
-    cols[sl] = raw[sl].sum(axis=1, dtype=np.float32)
-    rows[sl] = raw[sl].sum(axis=2, dtype=np.float32)
-    xp.multiply(raw[sl], window, out=buf[sl])
+@dataclass
+class _Transform:
+    """Stage 1 of the estimate: profiles and filtered, cropped spectra of projections.
+
+    ``run(raw, i0, sl)`` handles projections ``sl`` of the chunk ``raw`` that starts at
+    projection ``i0``, ``group`` at a time, and writes rows ``i0 + sl`` of the outputs
+    (``spec``, ``col_profiles``, ``row_profiles``, ``energy``); with ``keep``, it also
+    stores the full half spectra in ``kept`` (first projection -> spectra).
+    """
+
+    xp: ModuleType
+    size: tuple[int, int]
+    crop: tuple[int, int, int]  # kmy, my, mxh of _crop
+    fft_dtype: np.dtype
+    window: Any  # Tukey window (float32 image) or None
+    window_spec: Any  # its cropped spectrum
+    smooth_kernels: tuple[Any, Any] | None  # periodic-plus-smooth decomposition, or None
+    sqrt_w: Any
+    whiten: float
+    energy_coef: Any
+    group: int
+    keep: bool
+    spec: Any
+    col_profiles: Any
+    row_profiles: Any
+    energy: Any
+    kept: dict[int, Any] = field(default_factory=dict)
+
+    def run(self, raw: Any, i0: int, sl: slice) -> None:
+        # A NaN or infinite pixel is reported after the chunk (from its profiles); until
+        # then it only spreads through its own projection's spectrum, silently.
+        with np.errstate(invalid="ignore"):
+            for g0 in range(sl.start, sl.stop, self.group):
+                self._transform(raw[g0 : min(sl.stop, g0 + self.group)], i0 + g0)
+
+    def _transform(self, images: Any, j0: int) -> None:
+        xp, (ny, nx), (kmy, my, mxh) = self.xp, self.size, self.crop
+        fft = get_fft_module(xp)
+        # One core per group on the CPU (the groups run in parallel); all of the GPU.
+        fkw = {"workers": 1} if xp is np else {}
+        rows = slice(j0, j0 + images.shape[0])
+        if self.window is not None:
+            self.col_profiles[rows] = cols = images.sum(axis=1, dtype=np.float32)
+            self.row_profiles[rows] = images.sum(axis=2, dtype=np.float32)
+            src = (images * self.window).astype(np.float32, copy=False)
+        else:
+            src = images.astype(self.fft_dtype, copy=False)
+        full = fft.rfft2(src, axes=(-2, -1), **fkw)
+        if self.window is None:
+            # The sums over y and over x are the inverse transforms of the zero-frequency
+            # row and column of the spectrum: no pass over the images.
+            self.col_profiles[rows] = fft.irfft(full[:, 0, :], n=nx, axis=-1, **fkw)
+            self.row_profiles[rows] = fft.ifft(full[:, :, 0], axis=-1, **fkw).real
+        p = _crop(full, kmy, my, mxh, xp, out=self.spec[rows])
+        if self.keep:
+            self.kept[j0] = full
+        del full
+        if self.window is not None:
+            mean = cols.sum(axis=1) / np.float32(ny * nx)
+            p -= mean[:, None, None] * self.window_spec
+        elif self.smooth_kernels is not None:
+            _subtract_smooth_part(_border_spectra(src, kmy, my, mxh, xp), self.smooth_kernels, p)
+        else:
+            p[:, 0, 0] = 0
+        _normalise(p, self.sqrt_w, self.whiten, self.energy_coef, self.energy[rows], xp)
+
+
+def _smooth_kernels(
+    size: tuple[int, int], kmy: int, ky: np.ndarray, mxh: int, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Factors that turn border spectra into the cropped spectrum of the smooth part.
+
+    In the periodic-plus-smooth decomposition ``u = p + s`` of an image (Moisan 2011), the
+    smooth part ``s`` solves ``laplacian(s) = v`` on the torus, where ``v`` is non-zero only
+    on the image border: the jumps ``a = u[-1, :] - u[0, :]`` on the first and last rows
+    (``+a`` and ``-a``) and ``b = u[:, -1] - u[:, 0]`` on the first and last columns. With
+    ``A = rfft(a)`` and ``B = fft(b)``::
+
+        S[q, r] = (A[r] (1 - exp(2 pi i q / ny)) + B[q] (1 - exp(2 pi i r / nx)))
+                  / (2 cos(2 pi q / ny) + 2 cos(2 pi r / nx) - 4),   S[0, 0] = 0.
+
+    Returns ``(ky_factor, kx_factor)``, both `(my, mxh)` complex64, such that
+    ``S = A[None, :] * ky_factor + B_cropped[:, None] * kx_factor``; rows ``|ky| > kmy``
+    (the zero padding of the crop) and the zero frequency are 0.
+    """
+    ny, nx = size
+    q = ky[:, None] / ny
+    r = np.arange(mxh)[None, :] / nx
+    den = 2 * np.cos(2 * np.pi * q) + 2 * np.cos(2 * np.pi * r) - 4
+    inv = np.zeros_like(den)
+    valid = (np.abs(ky) <= kmy)[:, None] & (den != 0)
+    inv[valid] = 1 / den[valid]
+    ky_factor = (1 - np.exp(2j * np.pi * q)) * inv
+    kx_factor = (1 - np.exp(2j * np.pi * r)) * inv
+    return xp.asarray(ky_factor, np.complex64), xp.asarray(kx_factor, np.complex64)
+
+
+def _border_spectra(images: Any, kmy: int, my: int, mxh: int, xp: ModuleType) -> tuple[Any, Any]:
+    """``A`` `(k, mxh)` and cropped ``B`` `(k, my)` of :func:`_smooth_kernels` for `(k, ny, nx)`."""
+    fft = get_fft_module(xp)
+    ny = images.shape[1]
+    a = fft.rfft(images[:, -1, :] - images[:, 0, :], axis=-1)[:, :mxh]
+    b = fft.fft(images[:, :, -1] - images[:, :, 0], axis=-1)
+    if my < ny:
+        b = xp.concatenate(
+            [b[:, : kmy + 1], xp.zeros_like(b[:, : my - 2 * kmy - 1]), b[:, ny - kmy :]], axis=1
+        )
+    return a.astype(np.complex64), b.astype(np.complex64)
+
+
+def _subtract_smooth_part(border: tuple[Any, Any], kernels: tuple[Any, Any], p: Any) -> None:
+    """Remove the smooth part (and the mean) from cropped spectra ``p`` `(k, my, mxh)`.
+
+    ``border`` is :func:`_border_spectra` of the same `k` images, ``kernels`` is
+    :func:`_smooth_kernels`.
+    """
+    a, b = border
+    ky_factor, kx_factor = kernels
+    p -= a[:, None, :] * ky_factor
+    p -= b[:, :, None] * kx_factor
+    p[:, 0, 0] = 0
 
 
 def _normalise(
-    part: Any,
-    mean: Any,
-    window_spec: Any,
-    sqrt_w: Any,
-    whiten: float,
-    energy_coef: Any,
-    energy: Any,
-    xp: ModuleType,
-    sl: slice,
+    p: Any, sqrt_w: Any, whiten: float, energy_coef: Any, energy: Any, xp: ModuleType
 ) -> None:
-    """Filter and whiten the cropped spectra ``part[sl]`` in place; store their energy.
+    """Filter and whiten cropped spectra ``p`` `(k, my, mxh)` in place; store their energy.
 
-    ``mean * window_spec`` is removed first (the spectrum of the windowed mean), then each
-    spectrum is weighted by ``sqrt_w / |F| ** whiten``. The energy (the zero-shift
+    Each spectrum is weighted by ``sqrt_w / |F| ** whiten``. The energy (the zero-shift
     autocorrelation of the filtered projection) normalises the correlation peaks.
     """
-    p = part[sl]
-    p -= mean[sl, None, None] * window_spec
     amp = xp.abs(p)
     amp += 1e-3 * amp.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
     if whiten == 0.5:
@@ -518,7 +787,7 @@ def _normalise(
     xp.divide(sqrt_w, amp, out=amp)
     p *= amp
     flat = p.view(np.float32)
-    energy[sl] = ((flat * flat) @ energy_coef).sum(axis=1)
+    energy[...] = ((flat * flat) @ energy_coef).sum(axis=1)
 
 
 def _dft_eval(
