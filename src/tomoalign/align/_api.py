@@ -29,8 +29,8 @@ class AlignmentMethod(StrEnum):
 
     PC
         Phase correlation between neighbours with upsampled-DFT subpixel refinement
-        (Guizar-Sicairos et al. 2008), band-pass filtered, edge tapered, guarded against
-        implausible jumps.
+        (Guizar-Sicairos et al. 2008), band-pass filtered, edges removed by the
+        periodic-plus-smooth decomposition, guarded against implausible jumps.
     COM
         Center-of-mass tracking (Sanders 2015): conservation of mass along the tilt axis, then
         the sinusoidal center-of-mass motion across it. Needs tilts.

@@ -288,12 +288,15 @@ def phase_correlation_shifts(
     Cost: one ``rfft2`` per projection at full size; per pair, one inverse FFT of the
     cross-power spectrum cropped at ``min(bandpass[1], 0.125)`` cycles/px (a sixteenth of
     the full size) to locate the peak to a few pixels, then matrix products that evaluate
-    the full band (up to ``bandpass[1]``) on the subpixel grid around it. The elementwise
-    passes are split over all cores. Measured on 90 x 600 x 600 (2 cores): 1.0-1.4x
-    (median 1.2x) the time of an ``rfft2`` of every projection plus an ``irfft2`` per
-    neighbour pair.
-    Extra memory: the cropped spectra (at most about the size of the float32 stack) plus
-    chunks of about 100 MB.
+    the full band (up to ``bandpass[1]``) on the subpixel grid around it. On the CPU each
+    core takes its own projections (and pairs) through these steps a few at a time; the
+    matrix products run batched on BLAS's threads. Measured on 90 x 600 x 600 (2 cores):
+    0.8-1.1x the time of an ``rfft2`` of every projection plus an ``irfft2`` per neighbour
+    pair (``benchmarks/bench_align.py``). :func:`phase_correlation_align` shares the
+    transforms with the Fourier shift that applies the result.
+    Extra memory: the cropped spectra (at most about the size of the float32 stack), the
+    cropped cross-power spectra of all pairs (about twice that), plus chunks of about
+    100 MB.
 
     The pair measurements are combined by iteratively reweighted least squares with
     Tukey's biweight on the residuals; a projection replaced by noise or shifted far off
