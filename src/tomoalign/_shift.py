@@ -128,7 +128,7 @@ def shift_spectra(
     if xp is np:
         if workers is not None:
             kwargs["workers"] = workers
-        kwargs["overwrite_x"] = True  # the spectrum is ours to destroy: no copy in irfft2
+        kwargs["overwrite_x"] = True  # the spectrum is ours to destroy: work in place
     s = xp.asarray(shifts, dtype=np.float64)
     # Phase ramps in float64 (their argument reaches pi * |shift|), then cast once.
     fy = xp.asarray(np.fft.fftfreq(ny))  # cycles per pixel, (ny,)

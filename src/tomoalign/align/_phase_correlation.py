@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -114,6 +115,11 @@ def _crop(full: Any, kmy: int, my: int, mxh: int, xp: ModuleType, out: Any = Non
     return out
 
 
+def _is_fraction(value: Any) -> bool:
+    """True for a real number (not a bool) in [0, 0.5)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < 0.5
+
+
 def _crop_size(n: int, kmax: int) -> int:
     """FFT-friendly length holding frequencies ``|k| <= kmax`` (``n`` if no gain)."""
     import scipy.fft  # next_fast_len only: a size, not a transform
@@ -168,9 +174,7 @@ def _validate(
                 f"bandpass high={hi} keeps fewer than 2 frequencies of a {shape[1]} x "
                 f"{shape[2]} image; raise it to at least {2 / min(shape[1:]):.3g}"
             )
-    if taper != PERIODIC and not (
-        isinstance(taper, float | int) and not isinstance(taper, bool) and 0.0 <= taper < 0.5
-    ):
+    if not (taper == PERIODIC if isinstance(taper, str) else _is_fraction(taper)):
         raise ValueError(
             f"taper={taper!r}; expected {PERIODIC!r} (periodic-plus-smooth decomposition) or "
             "a fraction of the image size in [0, 0.5) tapered at each edge"
@@ -400,7 +404,7 @@ def phase_correlation_align(
     plus the output.
     """
     options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
-    if isinstance(taper, float | int) and not isinstance(taper, bool) and taper > 0:
+    if not isinstance(taper, str) and _is_fraction(taper) and taper > 0:
         shifts = phase_correlation_shifts(
             data,
             start=start,
