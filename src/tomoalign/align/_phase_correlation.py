@@ -404,21 +404,11 @@ def phase_correlation_align(
     plus the output.
     """
     options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
-    if not isinstance(taper, str) and _is_fraction(taper) and taper > 0:
-        shifts = phase_correlation_shifts(
-            data,
-            start=start,
-            upsample_factor=upsample_factor,
-            bandpass=bandpass,
-            taper=taper,
-            whiten=whiten,
-            max_jump=max_jump,
-            com_sigma=com_sigma,
-            progress=progress,
-        )
-        return shifts, apply_shifts(data, shifts, shift_type="fourier")
+    windowed = not isinstance(taper, str) and _is_fraction(taper) and taper > 0
     with _thread_pool(data) as pool:
-        shifts, kept = _estimate(data, *options, keep=True, pool=pool)
+        shifts, kept = _estimate(data, *options, keep=not windowed, pool=pool)
+        if windowed:
+            return shifts, apply_shifts(data, shifts, shift_type="fourier")
         xp = get_array_module(data)
         n, ny, nx = data.shape
         aligned = xp.empty((n, ny, nx), dtype=output_dtype(data.dtype))
