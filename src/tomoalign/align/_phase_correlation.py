@@ -120,6 +120,11 @@ def _is_fraction(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < 0.5
 
 
+def _windowed(taper: Any) -> bool:
+    """True when ``taper`` asks for a Tukey window (a positive fraction)."""
+    return not isinstance(taper, str) and _is_fraction(taper) and taper > 0
+
+
 def _crop_size(n: int, kmax: int) -> int:
     """FFT-friendly length holding frequencies ``|k| <= kmax`` (``n`` if no gain)."""
     import scipy.fft  # next_fast_len only: a size, not a transform
@@ -404,7 +409,7 @@ def phase_correlation_align(
     plus the output.
     """
     options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
-    windowed = not isinstance(taper, str) and _is_fraction(taper) and taper > 0
+    windowed = _windowed(taper)
     with _thread_pool(data) as pool:
         shifts, kept = _estimate(data, *options, keep=not windowed, pool=pool)
         if windowed:
@@ -456,7 +461,7 @@ def _estimate(
     fkw = fft_kwargs(xp)
     n, ny, nx = data.shape
     uf = int(upsample_factor)
-    windowed = taper != PERIODIC and taper > 0
+    windowed = _windowed(taper)
     if keep and windowed:
         raise ValueError("the spectra of a windowed estimate cannot be shared with the shift")
 
@@ -744,14 +749,10 @@ def _smooth_kernels(
 def _border_spectra(images: Any, kmy: int, my: int, mxh: int, xp: ModuleType) -> tuple[Any, Any]:
     """``A`` `(k, mxh)` and cropped ``B`` `(k, my)` of :func:`_smooth_kernels` for `(k, ny, nx)`."""
     fft = get_fft_module(xp)
-    ny = images.shape[1]
     a = fft.rfft(images[:, -1, :] - images[:, 0, :], axis=-1)[:, :mxh]
     b = fft.fft(images[:, :, -1] - images[:, :, 0], axis=-1)
-    if my < ny:
-        b = xp.concatenate(
-            [b[:, : kmy + 1], xp.zeros_like(b[:, : my - 2 * kmy - 1]), b[:, ny - kmy :]], axis=1
-        )
-    return a.astype(np.complex64), b.astype(np.complex64)
+    b = _crop(b[:, :, None], kmy, my, 1, xp)[:, :, 0]  # the rows of the cropped layout
+    return a.astype(np.complex64), b
 
 
 def _subtract_smooth_part(border: tuple[Any, Any], kernels: tuple[Any, Any], p: Any) -> None:
