@@ -128,7 +128,7 @@ def _name(prefix: str, angle: float, offset: float) -> str:
     return f"{prefix}-a{angle:g}-o{offset:g}"
 
 
-#: Further phantoms (seeds of ``phantom_series``) for the ``seeds`` group: the same 8
+#: Further phantoms (seeds of ``phantom_series``) for the ``seeds`` group: the same
 #: geometries on other objects, to see how the accuracy varies with the specimen.
 EXTRA_SEEDS = (3, 5)
 
@@ -138,15 +138,31 @@ for _seed in (0, *EXTRA_SEEDS):
         for _a, _o in GEOMETRIES:
             _n = _name(_prefix, _a, _o) + (f"-p{_seed}" if _seed else "")
             CASES[_n] = TiltCase(_n, (SIZE, SIZE), _range, _a, _o, phantom_seed=_seed)
+#: Further noise draws (``noise_seed``; the cases above use 2) for the ``noise`` group: every
+#: geometry on every phantom again, so that the count of cases within the target is not the
+#: luck of one draw.
+EXTRA_NOISE_SEEDS = (0, 1)
+for _seed in (0, *EXTRA_SEEDS):
+    for _prefix, _range in (("full", FULL), ("limited", LIMITED)):
+        for _a, _o in GEOMETRIES:
+            for _noise in EXTRA_NOISE_SEEDS:
+                _n = _name(_prefix, _a, _o) + (f"-p{_seed}" if _seed else "") + f"-n{_noise}"
+                CASES[_n] = TiltCase(
+                    _n, (SIZE, SIZE), _range, _a, _o, phantom_seed=_seed, noise_seed=_noise
+                )
 #: The noise-free case on which the ETSpy conversion is verified (not in the summary).
 CHECK = TiltCase("check", (SIZE, SIZE), FULL, -7.5, -12.0, noise_level=0.0)
 CASES["check"] = CHECK
-_SEED0 = [n for n in CASES if not n.endswith(tuple(f"-p{s}" for s in EXTRA_SEEDS))]
+_NOISE = [n for n in CASES if n.endswith(tuple(f"-n{s}" for s in EXTRA_NOISE_SEEDS))]
+_SEED0 = [
+    n for n in CASES if n not in _NOISE and not n.endswith(tuple(f"-p{s}" for s in EXTRA_SEEDS))
+]
 GROUPS = {
     "all": _SEED0,  # phantom seed 0 and the check case
     "full": [n for n in _SEED0 if n.startswith("full")],
     "limited": [n for n in _SEED0 if n.startswith("limited")],
-    "seeds": [n for n in CASES if n not in _SEED0],
+    "seeds": [n for n in CASES if n not in _SEED0 and n not in _NOISE],
+    "noise": _NOISE,
 }
 RECON = ReconCase("recon", (SIZE, SIZE), (-89.0, 89.0, 2.0), thickness=128)  # 90 tilts
 

@@ -198,3 +198,36 @@ def test_angle_variances_and_their_combination(truth_full):
     assert angle == pytest.approx((w_cl * angle_cl + w_com * a_com) / (w_cl + w_com), abs=1e-9)
     assert min(angle_cl, a_com) < angle < max(angle_cl, a_com)
     assert abs(angle - 3.0) < 0.2
+
+
+def test_object_rows_cover_the_object_and_drop_empty_rows(truth_full):
+    from tomoalign.align import _tilt_axis
+
+    raw = _raw(truth_full, 6.0, -9.0, False)
+    mask = _tilt_axis._object_rows(raw)
+    assert mask.shape == raw.shape[:2]
+    # every row with object mass (above a trace) is kept, at every tilt ...
+    rows = raw.sum(axis=2)
+    assert np.all(mask[rows > 1e-3 * rows.max()] == 1)
+    # ... and the empty rows beyond the object's margins are left out (here 39% of the rows
+    # are empty and the mask keeps 52% of them, the margins about the object)
+    empty = rows < 1e-6 * rows.max()
+    assert mask[empty].mean() < 0.6
+
+
+def test_common_line_ignores_rows_outside_the_object(truth_full, monkeypatch):
+    from tomoalign.align import _tilt_axis
+
+    raw = _raw(truth_full, 4.0, 0.0, False).astype(np.float64)
+    n, _ny, nx = raw.shape
+    outside = _tilt_axis._object_rows(raw) == 0
+    # a pattern that changes from tilt to tilt (as noise does) in the rows away from the
+    # object; whole periods along x, so the row sums, and with them the mask, stay the same
+    phase = np.random.default_rng(0).uniform(0, 2 * np.pi, n)
+    wave = np.sin(2 * np.pi * 8 * np.arange(nx) / nx + phase[:, None])
+    disturbed = raw + 0.5 * raw.max() * outside[:, :, None] * wave[:, None, :]
+    assert np.array_equal(_tilt_axis._object_rows(disturbed), outside == 0)
+    assert abs(_tilt_axis._common_line_angle(disturbed, 10.0)[0] - 4.0) < 0.02
+    # summing every row, as before the mask, lets the pattern move the angle
+    monkeypatch.setattr(_tilt_axis, "_object_rows", lambda d: np.ones(d.shape[:2], d.dtype))
+    assert abs(_tilt_axis._common_line_angle(disturbed, 10.0)[0] - 4.0) > 0.05
