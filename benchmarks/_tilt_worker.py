@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _worker import PeakRSS, _error_record, set_memory_limit
 
 IMPLS = ("tomoalign", "etspy130", "etspy111")
-TILT_METHODS = ("auto", "CoM", "MaxImage")
+TILT_METHODS = ("auto", "CoM", "MaxImage", "MaxImage-angle")
 RECON_METHODS = ("FBP", "SIRT")
 
 
@@ -77,6 +77,8 @@ def _geometry(stack: Any) -> dict[str, float]:
 
 
 def _tilt_align(impl: str, stack: Any, method: str, *, shift_limit: int = 20) -> Any:
+    if method == "MaxImage-angle":  # the angle alone (Hough lines), no offset search
+        return stack.tilt_align("MaxImage")
     if impl == "tomoalign":
         if method == "MaxImage":
             return stack.tilt_align("MaxImage", also_shift=True, shift_limit=shift_limit)
