@@ -132,25 +132,20 @@ def _name(prefix: str, angle: float, offset: float) -> str:
 #: Further phantoms (seeds of ``phantom_series``) for the ``seeds`` group: the same
 #: geometries on other objects, to see how the accuracy varies with the specimen.
 EXTRA_SEEDS = (3, 5)
+#: Further noise draws (``noise_seed``; the cases without a suffix use TiltCase's 2) for the
+#: ``noise`` group: every geometry on every phantom again, so that the count of cases within
+#: the target is not the luck of one draw.
+EXTRA_NOISE_SEEDS = (0, 1)
 
 CASES: dict[str, TiltCase] = {}
 for _seed in (0, *EXTRA_SEEDS):
     for _prefix, _range in (("full", FULL), ("limited", LIMITED)):
         for _a, _o in GEOMETRIES:
-            _n = _name(_prefix, _a, _o) + (f"-p{_seed}" if _seed else "")
-            CASES[_n] = TiltCase(_n, (SIZE, SIZE), _range, _a, _o, phantom_seed=_seed)
-#: Further noise draws (``noise_seed``; the cases above use 2) for the ``noise`` group: every
-#: geometry on every phantom again, so that the count of cases within the target is not the
-#: luck of one draw.
-EXTRA_NOISE_SEEDS = (0, 1)
-for _seed in (0, *EXTRA_SEEDS):
-    for _prefix, _range in (("full", FULL), ("limited", LIMITED)):
-        for _a, _o in GEOMETRIES:
-            for _noise in EXTRA_NOISE_SEEDS:
-                _n = _name(_prefix, _a, _o) + (f"-p{_seed}" if _seed else "") + f"-n{_noise}"
-                CASES[_n] = TiltCase(
-                    _n, (SIZE, SIZE), _range, _a, _o, phantom_seed=_seed, noise_seed=_noise
-                )
+            for _noise in (None, *EXTRA_NOISE_SEEDS):
+                _n = _name(_prefix, _a, _o) + (f"-p{_seed}" if _seed else "")
+                _n += f"-n{_noise}" if _noise is not None else ""
+                _draw = {} if _noise is None else {"noise_seed": _noise}
+                CASES[_n] = TiltCase(_n, (SIZE, SIZE), _range, _a, _o, phantom_seed=_seed, **_draw)
 #: The noise-free case on which the ETSpy conversion is verified (not in the summary).
 CHECK = TiltCase("check", (SIZE, SIZE), FULL, -7.5, -12.0, noise_level=0.0)
 CASES["check"] = CHECK
