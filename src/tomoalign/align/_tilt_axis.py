@@ -625,7 +625,7 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
     On 256 x 256 phantoms (``datasets.phantom_series``, 3 seeds) with tilts -70..70 or
     -60..60 degrees and Gaussian noise of 0.5 x the data's standard deviation (3 draws),
     all 108 axes with angles in [-10, 10] and offsets in [-20, 20] were found within 0.2
-    degree and 0.3 px (mean 0.057 degree, 0.08 px; worst 0.178 degree and 0.26 px);
+    degree and 0.3 px (mean 0.057 degree, 0.08 px; worst 0.178 degree, worst 0.26 px);
     ETSpy's CoM and MaxImage are off by degrees and pixels on the same series. The angle
     error grows on smaller images (see the README's performance section). About 2.5-3 s.
 
