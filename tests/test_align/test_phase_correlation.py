@@ -275,3 +275,86 @@ def test_align_is_estimate_then_apply(dtype, size, taper):
     scale = np.abs(expected).max()
     tolerance = 1e-12 if expected.dtype == np.float64 else 2e-6
     np.testing.assert_allclose(aligned / scale, expected / scale, atol=tolerance)
+
+
+class _LastCoreFirst:
+    """A stand-in thread pool that runs the submitted parts one after another, the last
+    first: the order in which a later core's writes reach an earlier core's spectra before
+    that core has read them."""
+
+    def __init__(self):
+        self.pending = []
+
+    def submit(self, fn, *args):
+        self.pending.append((fn, args))
+        return self
+
+    def result(self):
+        while self.pending:
+            fn, args = self.pending.pop()
+            fn(*args)
+
+
+@pytest.mark.parametrize("size", [(9, 8), (7, 9), (16, 15), (20, 64)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("pool", "workers"), [(None, 1), ("last-first", 2), ("last-first", 3)])
+def test_shift_in_place_overwrites_only_consumed_spectra(monkeypatch, size, dtype, pool, workers):
+    """The images written into the spectra's memory equal apply_shifts' for any core layout."""
+    import tomoalign.align._phase_correlation as pcm
+
+    monkeypatch.setattr(pcm, "_GROUP_BYTES", 1)  # one projection per group: many per core
+    rng = np.random.default_rng(3)
+    images = rng.random((23, *size)).astype(dtype)
+    shifts = rng.uniform(-3.0, 3.0, (23, 2))
+    spectra = np.fft.rfft2(images).astype(np.complex64 if dtype == np.float32 else np.complex128)
+    out = pcm._shift_in_place(spectra, shifts, size[1], _LastCoreFirst() if pool else None, workers)
+    expected = apply_shifts(images, shifts)
+    assert out.dtype == expected.dtype and out.shape == expected.shape
+    assert np.shares_memory(out, spectra)  # no second stack-sized array
+    np.testing.assert_allclose(out, expected, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_shift_in_place_on_threads(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tomoalign.align._phase_correlation as pcm
+
+    monkeypatch.setattr(pcm, "_GROUP_BYTES", 1)
+    rng = np.random.default_rng(4)
+    images = rng.random((40, 12, 10)).astype(np.float32)
+    shifts = rng.uniform(-3.0, 3.0, (40, 2))
+    with ThreadPoolExecutor(3) as pool:
+        out = pcm._shift_in_place(np.fft.rfft2(images).astype(np.complex64), shifts, 10, pool, 3)
+    np.testing.assert_allclose(out, apply_shifts(images, shifts), atol=1e-5)
+
+
+def test_pair_rounds_and_groups_do_not_change_the_shifts(monkeypatch, misaligned):
+    """Pairs in many small groups and rounds (as on large images) give the same shifts."""
+    import tomoalign.align._phase_correlation as pcm
+
+    data, _ = misaligned
+    expected, aligned = phase_correlation_align(data)
+    # 128 x 128 crops to 72 x 72: 3 pairs (or projections) per group, one group per core
+    monkeypatch.setattr(pcm, "_GROUP_BYTES", 3 * 72 * 72 * 4)
+    monkeypatch.setattr(pcm, "_ROUND_GROUPS_PER_CORE", 1)
+    shifts, aligned_small = phase_correlation_align(data)
+    np.testing.assert_allclose(shifts, expected, atol=1e-5)
+    np.testing.assert_allclose(aligned_small, aligned, atol=1e-5 * np.abs(aligned).max())
+
+
+def test_align_on_the_gpu_matches_the_cpu(misaligned):
+    """CuPy data take the same code (one group per chunk, no thread pool) to the same result."""
+    from tomoalign._backend import cupy_available
+
+    if not cupy_available():
+        pytest.skip("CuPy with a GPU not available")
+    import cupy
+
+    data, _ = misaligned
+    shifts, aligned = phase_correlation_align(data)
+    gpu_shifts, gpu_aligned = phase_correlation_align(cupy.asarray(data))
+    assert isinstance(gpu_aligned, cupy.ndarray) and gpu_aligned.dtype == aligned.dtype
+    # cuFFT and pocketfft round float32 differently: the shifts agree to 1e-3 px
+    np.testing.assert_allclose(gpu_shifts, shifts, atol=1e-3)
+    scale = np.abs(aligned).max()
+    np.testing.assert_allclose(gpu_aligned.get() / scale, aligned / scale, atol=1e-3)

@@ -15,7 +15,7 @@ import numbers
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -52,6 +52,9 @@ PERIODIC = "periodic"
 _CHUNK_BYTES = 96 * 2**20
 # Bytes of float32 projections that one core takes through a stage at a time (CPU).
 _GROUP_BYTES = 4 * 2**20
+# Pair groups per core in each round of the pair stage (CPU): bounds the buffer of
+# cross-power spectra to a few groups per core.
+_ROUND_GROUPS_PER_CORE = 2
 # Tilt-index lags of the correlated pairs: neighbours and next-but-one neighbours.
 _LAGS = (1, 2)
 # Robust-solve settings: Tukey biweight cut = max(_MIN_CUT px, _MAD_CUTS robust sigmas).
@@ -113,6 +116,11 @@ def _crop(full: Any, kmy: int, my: int, mxh: int, xp: ModuleType, out: Any = Non
     out[..., kmy + 1 : my - kmy, :] = 0
     out[..., my - kmy :, :] = full[..., ny - kmy :, :mxh]
     return out
+
+
+def _complex_of(real: np.dtype) -> np.dtype:
+    """complex64 for float32, complex128 for float64."""
+    return np.dtype(np.complex64) if real == np.float32 else np.dtype(np.complex128)
 
 
 def _is_fraction(value: Any) -> bool:
@@ -380,9 +388,9 @@ def phase_correlation_align(
     ``apply_shifts(data, shifts, shift_type="fourier")``, but each projection is Fourier
     transformed only once for both steps when the estimate uses the spectra of the raw
     projections (``taper="periodic"``, the default, or ``taper=0``): the half spectra are
-    kept, then multiplied by the phase ramps and inverted chunk by chunk, each chunk freed as
-    soon as its shifted images exist. With a window (``taper > 0``) the two steps run one
-    after the other.
+    kept in one buffer, then multiplied by the phase ramps and inverted a few projections at
+    a time, the shifted images written into the memory of spectra already consumed. With a
+    window (``taper > 0``) the two steps run one after the other.
 
     Parameters
     ----------
@@ -403,10 +411,11 @@ def phase_correlation_align(
 
     Notes
     -----
-    Extra memory: the half spectra of the whole series (the size of the output, complex64
-    for float32 output), the output itself and the cropped spectra of the estimate; the
-    kept spectra are released while the output fills, so the peak stays near the spectra
-    plus the output.
+    Extra memory: the half spectra of the whole series (complex64 for float32 output), into
+    whose memory the output is written as they are consumed (so the output adds nothing:
+    the returned array is a view of the first ``n_tilts * ny * nx`` elements of that
+    buffer, which is larger by the factor ``2 (nx // 2 + 1) / nx``), plus the cropped
+    spectra of the estimate.
     """
     options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
     windowed = _windowed(taper)
@@ -414,23 +423,53 @@ def phase_correlation_align(
         shifts, kept = _estimate(data, *options, keep=not windowed, pool=pool)
         if windowed:
             return shifts, apply_shifts(data, shifts, shift_type="fourier")
-        xp = get_array_module(data)
-        n, ny, nx = data.shape
-        aligned = xp.empty((n, ny, nx), dtype=output_dtype(data.dtype))
-        # Each core shifts its own groups of spectra (in cache from the phase ramps to the
-        # copy into the output) and frees them as it goes.
-        firsts = sorted(kept)
-        fft_workers = 1 if xp is np else None
-
-        def shift_groups(sl: slice) -> None:
-            for j0 in firsts[sl]:
-                spectrum = kept.pop(j0)
-                j1 = j0 + spectrum.shape[0]
-                aligned[j0:j1] = shift_spectra(spectrum, shifts[j0:j1], (ny, nx), fft_workers)
-                del spectrum
-
-        _in_parts(pool, n_workers() if pool is not None else 1, shift_groups, len(firsts))
+        workers = n_workers() if pool is not None else 1
+        aligned = _shift_in_place(kept, shifts, data.shape[-1], pool, workers)
     return shifts, aligned
+
+
+def _shift_in_place(
+    spectra: Any,
+    shifts: np.ndarray,
+    nx: int,
+    pool: ThreadPoolExecutor | None,
+    workers: int,
+) -> Any:
+    """Fourier-shift the images of half spectra into the spectra's own memory.
+
+    ``spectra`` `(n, ny, nx // 2 + 1)` complex64 or complex128 (contiguous; consumed) are the
+    ``rfft2`` of `(n, ny, nx)` images; returns the shifted images `(n, ny, nx)` float32 or
+    float64, a view of the first bytes of that buffer (image ``j`` takes the bytes
+    ``[j A, (j + 1) A)`` with ``A`` an image's size, never past the end of spectrum ``j``,
+    whose size is ``B >= A``). Projections go in small groups, each core taking a
+    contiguous range in increasing order, so a group's images only overwrite spectra already
+    shifted -- except where they reach below the core's first spectrum, into the range of
+    the core before it: those images are written once every core has finished.
+    """
+    xp = get_array_module(spectra)
+    n, ny, nxh = spectra.shape
+    real = np.dtype(np.float32) if spectra.dtype == np.complex64 else np.dtype(np.float64)
+    aligned = spectra.reshape(-1).view(real)[: n * ny * nx].reshape(n, ny, nx)
+    ratio = 2 * nxh / nx  # B / A >= 1
+    group = max(1, (_GROUP_BYTES if xp is np else _CHUNK_BYTES) // (ny * nx * 4))
+    firsts = list(range(0, n, group))
+    fft_workers = 1 if xp is np else None
+    deferred: list[tuple[int, Any]] = []
+
+    def shift_groups(sl: slice) -> None:
+        own = firsts[sl.start]  # this core's first spectrum
+        for j0 in firsts[sl]:
+            j1 = min(n, j0 + group)
+            images = shift_spectra(spectra[j0:j1], shifts[j0:j1], (ny, nx), fft_workers)
+            if j0 >= own * ratio:  # only bytes of spectra this core has already shifted
+                aligned[j0:j1] = images
+            else:
+                deferred.append((j0, images))  # list.append is atomic
+
+    _in_parts(pool, workers, shift_groups, len(firsts))
+    for j0, images in deferred:
+        aligned[j0 : j0 + images.shape[0]] = images
+    return aligned
 
 
 def _estimate(
@@ -446,11 +485,11 @@ def _estimate(
     *,
     keep: bool = False,
     pool: ThreadPoolExecutor | None = None,
-) -> tuple[np.ndarray, dict[int, Any]]:
+) -> tuple[np.ndarray, Any]:
     """The shifts of :func:`phase_correlation_shifts`; with ``keep``, also the half spectra.
 
     ``keep`` (only for ``taper="periodic"`` or 0) returns the full ``rfft2`` of the raw
-    projections in the output dtype as a dict of chunks ``{first projection: spectra}``.
+    projections in the output dtype, one `(n_tilts, ny, nx // 2 + 1)` array (else None).
     ``pool``: threads that share the per-projection work (None: this thread only).
     """
     start, lo, hi = _validate(
@@ -505,7 +544,11 @@ def _estimate(
         whiten=whiten,
         energy_coef=xp.asarray(np.repeat(coef, 2), dtype=np.float32),
         group=max(1, _GROUP_BYTES // (ny * nx * 4)) if xp is np else chunk,
-        keep=keep,
+        kept=(
+            xp.empty((n, ny, nx // 2 + 1), dtype=_complex_of(output_dtype(data.dtype)))
+            if keep
+            else None
+        ),
         spec=xp.empty((n, my, mxh), dtype=np.complex64),
         col_profiles=xp.empty((n, nx), dtype=np.float32),  # sums over y, invariant in tilt
         row_profiles=xp.empty((n, ny), dtype=np.float32),  # sums over x
@@ -569,15 +612,22 @@ def _estimate(
             a1 = min(n - lag, a0 + pgroup)
             groups.append((lag, a0, a1, j0))
             j0 += a1 - a0
+    # The groups go in rounds: the cores locate the peaks of a round's groups in parallel,
+    # then this thread evaluates the round's upsampled DFT, which is matrix products (on
+    # BLAS's threads, which then have the cores to themselves). The cross-power spectra of
+    # a round live in one buffer that every round reuses: fresh memory is slow to touch.
+    per_round = _ROUND_GROUPS_PER_CORE * workers if xp is np else len(groups)
+    cross = xp.empty((min(pair_a.size, per_round * pgroup), my, mxh), dtype=np.complex64)
     pair_fkw = {"workers": 1} if xp is np else {}
-    cross = xp.empty((pair_a.size, my, mxh), dtype=np.complex64)
     cy, cx = np.empty(pair_a.size), np.empty(pair_a.size)
 
-    def locate(cross: Any, sl: slice) -> None:
-        """Cross-power spectra of the pair groups ``sl`` and their whole-pixel peaks."""
-        for lag, a0, a1, j0 in groups[sl]:
+    def locate(
+        cross: Any, round_groups: list[tuple[int, int, int, int]], first: int, sl: slice
+    ) -> None:
+        """Cross-power spectra (``cross`` from row ``first`` of meas), whole-pixel peaks."""
+        for lag, a0, a1, j0 in round_groups[sl]:
             p = a1 - a0
-            c = xp.conjugate(spec[a0 + lag : a1 + lag], out=cross[j0 : j0 + p])
+            c = xp.conjugate(spec[a0 + lag : a1 + lag], out=cross[j0 - first : j0 - first + p])
             c *= spec[a0:a1]
             if coarse_taper is None:
                 coarse = c
@@ -589,21 +639,31 @@ def _estimate(
             cy[j0 : j0 + p] = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
             cx[j0 : j0 + p] = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
 
-    _in_parts(pool, workers, partial(locate, cross), len(groups))
-    # The upsampled DFT is matrix products: batched in this thread, so that the BLAS
-    # threads have the cores to themselves.
     pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
-    for j0 in range(0, pair_a.size, pchunk):
-        j1 = min(pair_a.size, j0 + pchunk)
-        values = _dft_eval(
-            cross[j0:j1], cy[j0:j1], cx[j0:j1], ker_y, ker_x, ky_d, kx_d, (ny, nx), xp
-        )
-        grid_y = cy[j0:j1, None] + off_y[None, :]
-        grid_x = cx[j0:j1, None] + off_x[None, :]
-        if windowed:
-            values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
-        meas[j0:j1] = _refine_peak(values, grid_y, grid_x, uf)
-        peak[j0:j1] = values.reshape(j1 - j0, -1).max(axis=1)
+    for r0 in range(0, len(groups), per_round):
+        round_groups = groups[r0 : r0 + per_round]
+        first = round_groups[0][3]
+        last = round_groups[-1][3] + round_groups[-1][2] - round_groups[-1][1]
+        _in_parts(pool, workers, partial(locate, cross, round_groups, first), len(round_groups))
+        for j0 in range(first, last, pchunk):
+            j1 = min(last, j0 + pchunk)
+            values = _dft_eval(
+                cross[j0 - first : j1 - first],
+                cy[j0:j1],
+                cx[j0:j1],
+                ker_y,
+                ker_x,
+                ky_d,
+                kx_d,
+                (ny, nx),
+                xp,
+            )
+            grid_y = cy[j0:j1, None] + off_y[None, :]
+            grid_x = cx[j0:j1, None] + off_x[None, :]
+            if windowed:
+                values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
+            meas[j0:j1] = _refine_peak(values, grid_y, grid_x, uf)
+            peak[j0:j1] = values.reshape(j1 - j0, -1).max(axis=1)
     del cross
     energy = to_numpy(energy).astype(np.float64)
 
@@ -655,8 +715,8 @@ class _Transform:
 
     ``run(raw, i0, sl)`` handles projections ``sl`` of the chunk ``raw`` that starts at
     projection ``i0``, ``group`` at a time, and writes rows ``i0 + sl`` of the outputs
-    (``spec``, ``col_profiles``, ``row_profiles``, ``energy``); with ``keep``, it also
-    stores the full half spectra in ``kept`` (first projection -> spectra).
+    (``spec``, ``col_profiles``, ``row_profiles``, ``energy``) and, unless it is None,
+    ``kept`` (the full half spectra).
     """
 
     xp: ModuleType
@@ -670,12 +730,11 @@ class _Transform:
     whiten: float
     energy_coef: Any
     group: int
-    keep: bool
+    kept: Any  # `(n, ny, nx // 2 + 1)` full half spectra, or None
     spec: Any
     col_profiles: Any
     row_profiles: Any
     energy: Any
-    kept: dict[int, Any] = field(default_factory=dict)
 
     def run(self, raw: Any, i0: int, sl: slice) -> None:
         # A NaN or infinite pixel is reported after the chunk (from its profiles); until
@@ -703,8 +762,8 @@ class _Transform:
             self.col_profiles[rows] = fft.irfft(full[:, 0, :], n=nx, axis=-1, **fkw)
             self.row_profiles[rows] = fft.ifft(full[:, :, 0], axis=-1, **fkw).real
         p = _crop(full, kmy, my, mxh, xp, out=self.spec[rows])
-        if self.keep:
-            self.kept[j0] = full
+        if self.kept is not None:
+            self.kept[rows] = full
         del full
         if self.window is not None:
             mean = cols.sum(axis=1) / np.float32(ny * nx)
