@@ -22,7 +22,7 @@ RESULTS = HERE / "results"
 
 def impl_python(impl: str) -> Path:
     """The interpreter of an implementation: this one for tomoalign, a venv for ETSpy."""
-    if impl == "tomoalign":
+    if impl.startswith("tomoalign"):
         return Path(sys.executable)
     return HERE / f".venv-{impl}" / "bin" / "python"
 
@@ -43,7 +43,7 @@ def run_worker(
 ) -> dict:
     """Run ``worker`` in ``impl``'s interpreter; always returns a record (maybe an error)."""
     env = dict(os.environ)
-    if impl != "tomoalign":
+    if not impl.startswith("tomoalign"):
         env.pop("PYTHONPATH", None)  # the ETSpy venvs must not see tomoalign's sources
     env.setdefault("PYTHONWARNINGS", "ignore")
     RESULTS.mkdir(parents=True, exist_ok=True)

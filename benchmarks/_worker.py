@@ -58,13 +58,14 @@ from typing import Any
 
 import numpy as np
 
-IMPLS = ("tomoalign", "etspy130", "etspy111")
+IMPLS = ("tomoalign", "tomoalign-lazy", "etspy130", "etspy111")
 METHODS = ("PC", "COM", "COM-CL", "StackReg")
 
 #: Factor that turns an implementation's shifts into tomoalign's (dy, dx) convention.
-SHIFT_SIGN = {"tomoalign": 1.0, "etspy130": 1.0, "etspy111": 1.0}
+SHIFT_SIGN = {"tomoalign": 1.0, "tomoalign-lazy": 1.0, "etspy130": 1.0, "etspy111": 1.0}
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_RESULTS = Path(__file__).resolve().parent / "results"
 _MB = 2**20
 
 
@@ -129,35 +130,60 @@ class PeakRSS:
     the fallback; otherwise it is ``None``): waking every millisecond, it competes for the
     GIL and a core with the code being timed, which slowed a 0.5 s multithreaded call
     measurably on 2 cores.
+
+    ``anonymous=True`` (for code that reads and writes memory-mapped files, whose pages count
+    in the RSS but are the page cache's to drop): the thread always runs and samples
+    ``RssAnon`` (``/proc/self/status``) instead, and ``peak_added`` is the peak of the
+    anonymous memory minus its level just before the block (``hwm`` and ``ru_maxrss`` still
+    include the file pages).
     """
 
-    def __init__(self, interval: float = 0.001) -> None:
+    def __init__(self, interval: float = 0.001, *, anonymous: bool = False) -> None:
         self.interval = interval
+        self.anonymous = anonymous
         self._stop = threading.Event()
         self._peak = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _read(self) -> int:
+        if self.anonymous:
+            return (_status_kb("RssAnon") or 0) * 1024
+        return rss_bytes()
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = rss_bytes()
+            rss = self._read()
             if rss > self._peak:
                 self._peak = rss
             time.sleep(self.interval)
 
     def __enter__(self) -> PeakRSS:
         gc.collect()
-        self.baseline = rss_bytes()
+        self.baseline = self._read()
+        self.rss_baseline = rss_bytes()
         self._peak = self.baseline
         self.hwm_reset = _reset_hwm()
         # Read after the reset, which also lowers ru_maxrss (Linux takes it from the same mark).
         self.maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-        if not self.hwm_reset:
+        if self.anonymous or not self.hwm_reset:
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        final = rss_bytes()
+        final = self._read()
         hwm_kb = _status_kb("VmHWM") if self.hwm_reset else None
+        if self.anonymous:
+            self._stop.set()
+            self._thread.join()
+            self._peak = max(self._peak, final)
+            self.sampled = (self._peak - self.baseline) / _MB
+            self.hwm = None if hwm_kb is None else (hwm_kb * 1024 - self.rss_baseline) / _MB
+            self.ru_maxrss = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.maxrss_before
+            ) / 1024
+            self.peak_added = self.sampled
+            self.baseline_mb = self.baseline / _MB
+            return
         if hwm_kb is None:
             self._stop.set()
             if self._thread.is_alive():
@@ -233,7 +259,44 @@ def _etspy111() -> tuple[str, Any, Any]:
     return getattr(etspy, "__version__", "1.1.1"), make, align
 
 
-_LOADERS = {"tomoalign": _tomoalign, "etspy130": _etspy130, "etspy111": _etspy111}
+def _tomoalign_lazy() -> tuple[str, Any, Any]:
+    """tomoalign on a memory-mapped MRC file (``load(lazy=True)``), the result streamed to MRC.
+
+    ``make`` writes the case to an MRC file (untimed) and loads it lazily; ``align`` is the
+    whole lazy call plus ``save`` of the aligned series to another MRC file, since a lazy result
+    must be computed somewhere. The files live in a temporary folder under ``results/``, on
+    disk (not a RAM-backed /tmp), removed when the worker exits.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    import tomoalign
+
+    _RESULTS.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".lazy-", dir=_RESULTS))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    count = iter(range(1_000_000))
+
+    def make(data: np.ndarray, tilts: np.ndarray) -> Any:
+        path = folder / f"in{next(count)}.mrc"
+        tomoalign.TomoStack(data, tilts=tilts).save(path)
+        return tomoalign.load(path, lazy=True)
+
+    def align(stack: Any, method: str) -> np.ndarray:
+        aligned = tomoalign.align_stack(stack, method, show_progressbar=False)
+        aligned.save(folder / f"out{next(count)}.mrc")
+        return np.asarray(aligned.shifts) - np.asarray(stack.shifts)
+
+    return tomoalign.__version__, make, align
+
+
+_LOADERS = {
+    "tomoalign": _tomoalign,
+    "tomoalign-lazy": _tomoalign_lazy,
+    "etspy130": _etspy130,
+    "etspy111": _etspy111,
+}
 
 
 # --- modes -----------------------------------------------------------------------------------
@@ -295,7 +358,7 @@ def run_align(impl: str, case: str, method: str, *, warmup: bool = True) -> dict
             record["warmup_error"] = f"{type(exc).__name__}: {exc}"[:300]
     del data
     shifts, error = None, None
-    meter = PeakRSS()
+    meter = PeakRSS(anonymous=impl == "tomoalign-lazy")
     with meter:
         t0 = time.perf_counter()
         try:
