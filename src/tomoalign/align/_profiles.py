@@ -42,6 +42,13 @@ _COM_MAX_ITERATIONS = 50
 _COM_TOLERANCE = 1e-7
 # Profile pixels more than this many pixels outside the object support are background.
 _BACKGROUND_GAP = 2
+# Huber M-estimate of a background level: clipping at this many robust standard deviations
+# keeps 95 % of the mean's efficiency on Gaussian noise (the median: 64 %) and the median's
+# resistance to a few bright pixels; iterated until a step is below _HUBER_TOLERANCE sigmas.
+_HUBER_K = 1.345
+_HUBER_EFFICIENCY = 0.95
+_HUBER_MAX_ITERATIONS = 50
+_HUBER_TOLERANCE = 1e-9
 
 
 #: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
@@ -111,16 +118,39 @@ def _background_pixels(xp: Any, profiles: Any, lower: Any, upper: Any) -> Any:
     return (y < lower[..., None] - _BACKGROUND_GAP) | (y > upper[..., None] + _BACKGROUND_GAP)
 
 
+def _huber_location(xp: Any, values: Any, start: Any, scale: Any) -> Any:
+    """Huber M-estimate of the location of each row of ``values`` `(p, m)`, NaN = missing.
+
+    Iteratively reweighted mean from ``start`` `(p,)`: a pixel more than ``_HUBER_K *
+    scale`` from the current estimate gets the weight ``_HUBER_K * scale / |residual|``.
+    """
+    valid = ~xp.isnan(values)
+    x = xp.where(valid, values, 0.0)
+    c = start
+    cut = _HUBER_K * scale
+    for _ in range(_HUBER_MAX_ITERATIONS):
+        r = xp.abs(x - c[:, None])
+        w = xp.where(valid, cut / xp.maximum(r, cut), 0.0)
+        new = xp.sum(w * x, axis=1) / xp.sum(w, axis=1)
+        done = bool(xp.max(xp.abs(new - c)) <= _HUBER_TOLERANCE * scale)
+        c = new
+        if done:
+            break
+    return c
+
+
 def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     """Background level `(n,)` of each profile `(n, m)`, pooled over the series.
 
     The background pixels of profile ``i`` are those more than ``_BACKGROUND_GAP`` pixels
-    outside its support ``[lower[i], upper[i]]``, ``k_i`` of them. Their median ``b_i`` has the
-    sampling variance ``v_i = (pi / 2) sigma**2 / k_i``, with ``sigma`` the robust
-    standard deviation of all background pixels of the series about their profile's
+    outside its support ``[lower[i], upper[i]]``, ``k_i`` of them. Their level ``b_i`` is
+    the Huber M-estimate of location (clipped at 1.345 ``sigma``: as resistant as the
+    median to a few bright pixels, as precise as the mean on Gaussian noise), with the
+    sampling variance ``v_i = sigma**2 / (0.95 k_i)``, ``sigma`` being the robust standard
+    deviation (1.4826 MAD) of all background pixels of the series about their profile's
     median. Where the object fills most of the field of view ``k_i`` is small and ``b_i``
-    noisy, so each ``b_i`` is shrunk towards the median ``mu`` of all background pixels
-    of the series (random-effects pooling)::
+    noisy, so each ``b_i`` is shrunk towards the level ``mu`` of all background pixels
+    of the series (the same estimate, pooled; random-effects pooling)::
 
         b = mu + tau2 / (tau2 + v_i) * (b_i - mu)
 
@@ -145,7 +175,7 @@ def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     array
         `(n,)` background of each profile, in profile units: the shrunk ``b_i``; ``mu``
         for a profile without background pixels; 0 when no profile has any. Without noise
-        (``sigma == 0``) the ``b_i`` are exact and kept.
+        (``sigma == 0``) the ``b_i`` are the exact medians and kept.
     """
     xp = get_array_module(profiles)
     n, _m = profiles.shape
@@ -158,13 +188,16 @@ def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     mu = xp.nanmedian(masked)
     own = xp.nanmedian(masked, axis=1)
     sigma = 1.4826 * xp.nanmedian(xp.abs(masked - own[:, None]))
-    if own.shape[0] > 1 and float(sigma) > 0:
-        var = (np.pi / 2) * sigma**2 / k[has]
-        w = 1.0 / var
-        s1 = xp.sum(w)
-        q = xp.sum(w * (own - mu) ** 2)
-        tau2 = xp.maximum((q - (own.shape[0] - 1)) / (s1 - xp.sum(w**2) / s1), 0.0)
-        own = mu + tau2 / (tau2 + var) * (own - mu)
+    if float(sigma) > 0:
+        own = _huber_location(xp, masked, own, sigma)
+        mu = _huber_location(xp, masked.reshape(1, -1), xp.reshape(mu, (1,)), sigma)[0]
+        if own.shape[0] > 1:
+            var = sigma**2 / (_HUBER_EFFICIENCY * k[has])
+            w = 1.0 / var
+            s1 = xp.sum(w)
+            q = xp.sum(w * (own - mu) ** 2)
+            tau2 = xp.maximum((q - (own.shape[0] - 1)) / (s1 - xp.sum(w**2) / s1), 0.0)
+            own = mu + tau2 / (tau2 + var) * (own - mu)
     b = xp.zeros(n, dtype=profiles.dtype) + mu
     b[has] = own
     return b
