@@ -100,8 +100,8 @@ def com_cl_shifts(
     to row ``com_ref_index``. The center of mass is computed on the projection onto y
     (sum over x), less its background, in a window symmetric about the center that covers
     the object, so a constant background and the noise far from the object do not bias or
-    blur it. The background is pooled over the series: each projection's own level (the
-    median of its profile outside the object) is shrunk towards the level of the whole
+    blur it. The background is pooled over the series: each projection's own level (a Huber
+    estimate over its profile outside the object) is shrunk towards the level of the whole
     series unless the levels differ between projections by more than their noise
     (random-effects pooling). This matters where the object reaches an image edge and the
     window is cut there: the background then enters with the lever arm of the cut, and a

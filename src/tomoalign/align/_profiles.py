@@ -145,7 +145,7 @@ def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     The background pixels of profile ``i`` are those more than ``_BACKGROUND_GAP`` pixels
     outside its support ``[lower[i], upper[i]]``, ``k_i`` of them. Their level ``b_i`` is
     the Huber M-estimate of location (clipped at 1.345 ``sigma``: as resistant as the
-    median to a few bright pixels, as precise as the mean on Gaussian noise), with the
+    median to a few bright pixels, 95 % as efficient as the mean on Gaussian noise), with the
     sampling variance ``v_i = sigma**2 / (0.95 k_i)``, ``sigma`` being the robust standard
     deviation (1.4826 MAD) of all background pixels of the series about their profile's
     median. Where the object fills most of the field of view ``k_i`` is small and ``b_i``
