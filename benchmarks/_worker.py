@@ -3,6 +3,8 @@
 Started by ``bench_align.py`` with the Python of the implementation's own environment:
 
 * ``tomoalign``: the project's ``.venv``;
+* ``tomoalign-lazy``: the same, on a memory-mapped MRC file, the result streamed to MRC (see
+  :func:`_tomoalign_lazy`);
 * ``etspy130`` / ``etspy111``: ``benchmarks/.venv-etspy130`` / ``.venv-etspy111`` (``make
   bench-venvs``), which do not have tomoalign. This file therefore imports only the standard
   library and NumPy at module level, and the implementation under test inside the run.
