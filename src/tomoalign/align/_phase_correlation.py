@@ -118,9 +118,9 @@ def _crop(full: Any, kmy: int, my: int, mxh: int, xp: ModuleType, out: Any = Non
     return out
 
 
-def _complex_of(real: np.dtype) -> np.dtype:
-    """complex64 for float32, complex128 for float64."""
-    return np.dtype(np.complex64) if real == np.float32 else np.dtype(np.complex128)
+def _group_size(xp: ModuleType, ny: int, nx: int) -> int:
+    """Projections of `(ny, nx)` per group: a few MB on the CPU (per core), about 100 MB on a GPU."""
+    return max(1, (_GROUP_BYTES if xp is np else _CHUNK_BYTES) // (ny * nx * 4))
 
 
 def _is_fraction(value: Any) -> bool:
@@ -448,10 +448,10 @@ def _shift_in_place(
     """
     xp = get_array_module(spectra)
     n, ny, nxh = spectra.shape
-    real = np.dtype(np.float32) if spectra.dtype == np.complex64 else np.dtype(np.float64)
+    real = np.finfo(spectra.dtype).dtype  # float32 for complex64, float64 for complex128
     aligned = spectra.reshape(-1).view(real)[: n * ny * nx].reshape(n, ny, nx)
     ratio = 2 * nxh / nx  # B / A >= 1
-    group = max(1, (_GROUP_BYTES if xp is np else _CHUNK_BYTES) // (ny * nx * 4))
+    group = _group_size(xp, ny, nx)
     firsts = list(range(0, n, group))
     fft_workers = 1 if xp is np else None
     deferred: list[tuple[int, Any]] = []
@@ -532,6 +532,7 @@ def _estimate(
     # the filtered spectrum.
     workers = n_workers() if pool is not None else 1
     chunk = min(n, max(1, _CHUNK_BYTES // (ny * nx * 4)))
+    kept_dtype = np.result_type(output_dtype(data.dtype), np.complex64)  # of the full spectra
     stage = _Transform(
         xp=xp,
         size=(ny, nx),
@@ -543,12 +544,8 @@ def _estimate(
         sqrt_w=sqrt_w,
         whiten=whiten,
         energy_coef=xp.asarray(np.repeat(coef, 2), dtype=np.float32),
-        group=max(1, _GROUP_BYTES // (ny * nx * 4)) if xp is np else chunk,
-        kept=(
-            xp.empty((n, ny, nx // 2 + 1), dtype=_complex_of(output_dtype(data.dtype)))
-            if keep
-            else None
-        ),
+        group=min(n, _group_size(xp, ny, nx)),
+        kept=xp.empty((n, ny, nx // 2 + 1), dtype=kept_dtype) if keep else None,
         spec=xp.empty((n, my, mxh), dtype=np.complex64),
         col_profiles=xp.empty((n, nx), dtype=np.float32),  # sums over y, invariant in tilt
         row_profiles=xp.empty((n, ny), dtype=np.float32),  # sums over x
