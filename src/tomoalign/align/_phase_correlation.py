@@ -119,7 +119,7 @@ def _crop(full: Any, kmy: int, my: int, mxh: int, xp: ModuleType, out: Any = Non
 
 
 def _group_size(xp: ModuleType, ny: int, nx: int) -> int:
-    """Projections of `(ny, nx)` per group: a few MB on the CPU (per core), about 100 MB on a GPU."""
+    """Projections of `(ny, nx)` per group: a few MB per CPU core, about 100 MB on a GPU."""
     return max(1, (_GROUP_BYTES if xp is np else _CHUNK_BYTES) // (ny * nx * 4))
 
 
