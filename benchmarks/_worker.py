@@ -162,7 +162,7 @@ class PeakRSS:
     def __enter__(self) -> PeakRSS:
         gc.collect()
         self.baseline = self._read()
-        self.rss_baseline = rss_bytes()
+        self.rss_baseline = rss_bytes() if self.anonymous else self.baseline
         self._peak = self.baseline
         self.hwm_reset = _reset_hwm()
         # Read after the reset, which also lowers ru_maxrss (Linux takes it from the same mark).
@@ -174,34 +174,24 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         final = self._read()
         hwm_kb = _status_kb("VmHWM") if self.hwm_reset else None
-        if self.anonymous:
+        if self._thread.is_alive():  # sampling: anonymous memory, or no resettable mark
             self._stop.set()
             self._thread.join()
             self._peak = max(self._peak, final)
             self.sampled = (self._peak - self.baseline) / _MB
-            self.hwm = None if hwm_kb is None else (hwm_kb * 1024 - self.rss_baseline) / _MB
-            self.ru_maxrss = (
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.maxrss_before
-            ) / 1024
-            self.peak_added = self.sampled
-            self.baseline_mb = self.baseline / _MB
-            return
-        if hwm_kb is None:
-            self._stop.set()
-            if self._thread.is_alive():
-                self._thread.join()
-            self._peak = max(self._peak, final)
-            self.sampled = (self._peak - self.baseline) / _MB
         else:
             self.sampled = None
-        self.hwm = None if hwm_kb is None else (hwm_kb * 1024 - self.baseline) / _MB
+        self.hwm = None if hwm_kb is None else (hwm_kb * 1024 - self.rss_baseline) / _MB
         maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         self.ru_maxrss = (maxrss_after - self.maxrss_before) / 1024
-        self.peak_added = max(
-            (final - self.baseline) / _MB,
-            self.sampled if self.sampled is not None else 0.0,
-            self.hwm if self.hwm is not None else 0.0,
-        )
+        if self.anonymous:
+            self.peak_added = self.sampled
+        else:
+            self.peak_added = max(
+                (final - self.baseline) / _MB,
+                self.sampled if self.sampled is not None else 0.0,
+                self.hwm if self.hwm is not None else 0.0,
+            )
         self.baseline_mb = self.baseline / _MB
 
 
