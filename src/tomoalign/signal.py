@@ -245,6 +245,64 @@ class TiltSeries(Signal2D):
         """True when tilt angles are known (not all zero)."""
         return bool(np.any(self.tilts != 0))
 
+    # -- copies that never touch this signal ---------------------------------------------------
+    def _deepcopy_with_new_data(
+        self,
+        data: Any = None,
+        copy_variance: bool = False,
+        copy_navigator: bool = False,
+        copy_learning_results: bool = False,
+    ) -> TiltSeries:
+        """A deep copy of this series holding ``data``, built without modifying ``self``.
+
+        HyperSpy's version sets ``self.data = None`` and deletes ``learning_results`` (and the
+        variance and navigator) for the length of the copy, so another thread reading or
+        aligning the same series meanwhile sees an object array or a missing attribute. Here
+        the copy is built from a dictionary of ``self`` (metadata deep-copied, ``data``
+        referenced, not copied), as :meth:`__deepcopy__` does, and ``self`` is only read.
+
+        Parameters
+        ----------
+        data : array or None
+            The new signal's data, referenced, not copied.
+        copy_variance, copy_navigator, copy_learning_results : bool, default False
+            Keep ``metadata.Signal.Noise_properties``, the navigator, the learning results.
+
+        Returns
+        -------
+        TiltSeries or LazyTiltSeries
+            Of this series' class, with its axes, metadata and original metadata.
+        """
+        import copy
+
+        metadata = self.metadata.as_dictionary()  # new dicts at every level, leaves shared
+        if not copy_variance:
+            metadata.get("Signal", {}).pop("Noise_properties", None)
+        if not copy_navigator:
+            for key in ("navigator", "_sig_navigator"):
+                metadata.get("_HyperSpy", {}).pop(key, None)
+        dictionary: dict[str, Any] = {
+            "data": data,
+            "axes": self.axes_manager._get_axes_dicts(),
+            "metadata": copy.deepcopy(metadata),
+            "original_metadata": copy.deepcopy(self.original_metadata.as_dictionary()),
+            "tmp_parameters": copy.deepcopy(self.tmp_parameters.as_dictionary()),
+            "attributes": {"_lazy": self._lazy, "ragged": self.axes_manager._ragged},
+        }
+        if copy_learning_results and "learning_results" in self.__dict__:
+            dictionary["learning_results"] = copy.deepcopy(self.learning_results.__dict__)
+        out = type(self)(**dictionary)
+        for source, target in zip(self.axes_manager._axes, out.axes_manager._axes, strict=True):
+            target.navigate = source.navigate
+        if out.metadata.has_item("Markers"):
+            from hyperspy.misc._markers import markers_dict_to_markers
+
+            markers = out.metadata.Markers.as_dictionary()
+            out.metadata.Markers = {
+                key: markers_dict_to_markers(value) for key, value in markers.items()
+            }
+        return out
+
     # -- the one place where per-projection metadata follows the projections ------------------
     def _slicer(self, slices: Any, isNavigation: bool | None = None, out: Any = None) -> Any:
         result = super()._slicer(slices, isNavigation=isNavigation, out=out)
