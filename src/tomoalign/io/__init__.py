@@ -72,7 +72,9 @@ def _unsupported(path: Path) -> ValueError:
     )
 
 
-def _read_record(path: PathLike | Sequence[PathLike], lazy: bool) -> SeriesRecord:
+def _read_record(
+    path: PathLike | Sequence[PathLike], lazy: bool, show_progressbar: bool = False
+) -> SeriesRecord:
     if isinstance(path, list | tuple):
         paths = [_existing(p) for p in path]
         if not paths:
@@ -89,7 +91,7 @@ def _read_record(path: PathLike | Sequence[PathLike], lazy: bool) -> SeriesRecor
     path = _existing(path)
     suffix = path.suffix.lower()
     if suffix in MRC_SUFFIXES:
-        return read_mrc(path, lazy=lazy)
+        return read_mrc(path, lazy=lazy, show_progressbar=show_progressbar)
     if suffix in DM_SUFFIXES:
         return read_dm(path, lazy=lazy)
     if suffix in TIFF_SUFFIXES:
@@ -159,6 +161,8 @@ def load(
     path: PathLike | Sequence[PathLike],
     tilts: Any = None,
     lazy: bool = False,
+    *,
+    show_progressbar: bool = False,
 ) -> TiltSeries:
     """Load a tilt series from a file (or a list of DigitalMicrograph files).
 
@@ -172,7 +176,9 @@ def load(
         ``.mdoc`` file. Default: found automatically (see the module docstring).
     lazy : bool, default False
         Return a :class:`~tomoalign.LazyTomoStack` backed by dask; MRC files are
-        memory-mapped, so nothing is read until needed.
+        read chunk by chunk from the file when computed, so nothing is read until needed.
+    show_progressbar : bool, default False
+        Show a progress bar while an MRC file is read (eager loads of large files).
 
     Returns
     -------
@@ -201,7 +207,7 @@ def load(
     """
     from tomoalign.signal import LazyTiltSeries, TiltSeries
 
-    record = _read_record(path, lazy)
+    record = _read_record(path, lazy, show_progressbar)
     name = str(path if not isinstance(path, list | tuple) else path[0])
     try:
         check_series_array(record.data, what=f"the data in {name!r}")
@@ -261,15 +267,39 @@ def _pixel_size_angstrom(signal: TiltSeries) -> float | None:
     return float(axis.scale) * factor if factor else None
 
 
-def save(signal: TiltSeries, path: PathLike, overwrite: bool = False, **kwargs: Any) -> None:
+def save(
+    signal: TiltSeries,
+    path: PathLike,
+    overwrite: bool = False,
+    *,
+    show_progressbar: bool = False,
+    **kwargs: Any,
+) -> None:
     """Save a tilt series atomically; see :meth:`tomoalign.TomoStack.save`.
+
+    Parameters
+    ----------
+    signal : TomoStack or LazyTomoStack
+        The series.
+    path : str or path-like
+        The output file; the format follows the extension.
+    overwrite : bool, default False
+        Replace an existing file (and its ``.rawtlt`` companion).
+    show_progressbar : bool, default False
+        Show a progress bar while an MRC file is written (chunk by chunk).
+    **kwargs
+        Passed to HyperSpy's writer for ``.hspy`` and TIFF files.
 
     Raises
     ------
     FileExistsError
-        When ``path`` (or its ``.rawtlt`` companion) exists and ``overwrite`` is false.
+        When ``path`` (or its ``.rawtlt`` companion) exists and ``overwrite`` is false; its
+        ``filename`` attribute is the existing path.
     FileNotFoundError, PermissionError
         When the folder does not exist or is not writable.
+    OSError
+        When the disk is full (errno ``ENOSPC``, naming the file and the space needed), or
+        for another system error; no partial file is left behind.
     ValueError
         For an unsupported extension.
     """
@@ -287,15 +317,48 @@ def save(signal: TiltSeries, path: PathLike, overwrite: bool = False, **kwargs: 
     tilts = signal.tilts
     with_tilts = bool(np.any(tilts)) and suffix not in HSPY_SUFFIXES
     targets = [path] + ([path.with_suffix(".rawtlt")] if with_tilts else [])
+    hyperspy_wrote = False
 
     def writer(tmp: Path, tmp_tilts: Path | None = None) -> None:
+        nonlocal hyperspy_wrote
         if suffix in MRC_SUFFIXES:
-            write_mrc(tmp, signal.data, pixel_size_angstrom=_pixel_size_angstrom(signal))
+            write_mrc(
+                tmp,
+                signal.data,
+                pixel_size_angstrom=_pixel_size_angstrom(signal),
+                display_name=str(path),
+                show_progressbar=show_progressbar,
+            )
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                hyperspy_wrote = True
                 BaseSignal.save(signal, tmp, overwrite=True, **kwargs)
         if tmp_tilts is not None:
             write_tilt_file(tmp_tilts, tilts)
 
-    atomic_write(targets, writer, overwrite=overwrite)
+    previous = signal.tmp_parameters.as_dictionary()
+    try:
+        atomic_write(targets, writer, overwrite=overwrite)
+    except BaseException:
+        if hyperspy_wrote:  # HyperSpy pointed the signal at the temporary: undo that
+            _set_tmp_parameters(signal, previous)
+        raise
+    if hyperspy_wrote:  # HyperSpy names the temporary; name the final file instead
+        _set_tmp_parameters(
+            signal,
+            {
+                **previous,
+                "folder": str(path.resolve().parent),
+                "filename": path.stem,
+                "extension": path.suffix,
+            },
+        )
+
+
+def _set_tmp_parameters(signal: TiltSeries, values: dict[str, Any]) -> None:
+    for key in ("folder", "filename", "extension"):
+        if key in values:
+            signal.tmp_parameters.set_item(key, values[key])
+        elif signal.tmp_parameters.has_item(key):
+            delattr(signal.tmp_parameters, key)
