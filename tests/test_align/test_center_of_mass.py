@@ -57,6 +57,31 @@ def test_xrange_and_nslices_options(series):
     assert max(rms_error(found, true, TILTS)) < 0.05
 
 
+def test_search_in_groups_is_identical(series, monkeypatch):
+    """The integer search over lags in small groups (bounded memory) gives the same bits."""
+    import tomoalign.align._center_of_mass as module
+
+    moved, _, _ = series
+    whole = com_shifts(moved, TILTS, p=8)
+    monkeypatch.setattr(module, "_SEARCH_BYTES", 1)
+    np.testing.assert_array_equal(com_shifts(moved, TILTS, p=8), whole)
+
+
+def test_largest_p_memory_bounded(series):
+    """The widest search range (p = nx - 1) runs in bounded memory and finds the shifts."""
+    import tracemalloc
+
+    moved, _, true = series
+    tracemalloc.start()
+    try:
+        found = com_shifts(moved, TILTS, p=95)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 * 2**20
+    assert max(rms_error(found, true, TILTS)) < 0.05
+
+
 @pytest.mark.parametrize("tilts", [None, np.zeros(TILTS.size)])
 def test_needs_tilts(series, tilts):
     with pytest.raises(ValueError, match=r"needs the tilt angles.*TomoStack\(data, tilts"):
@@ -71,7 +96,9 @@ def test_tilt_count(series):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"p": -1}, r"p is -1; expected an integer >= 0"),
+        ({"p": -1}, r"p is -1; expected an integer in \[0, 95\]"),
+        ({"p": 96}, r"p is 96; expected an integer in \[0, 95\]"),
+        ({"p": 10**6}, r"p is 1000000; expected an integer in \[0, 95\]"),
         ({"nslices": 0}, r"nslices is 0; expected an integer in \[1, 96\]"),
         ({"nslices": 97}, r"nslices is 97; expected an integer in \[1, 96\]"),
         ({"xrange": (-5, 50)}, r"expected 0 <= start < stop <= 96"),

@@ -61,6 +61,31 @@ def test_background_offset_does_not_bias_y(series):
     assert rms_error(found, true, TILTS)[0] < 0.02
 
 
+def test_search_in_batches_is_identical(series, monkeypatch):
+    """The subpixel search over lines in small batches (bounded memory) gives the same bits."""
+    import tomoalign.align._common_line as module
+
+    _, moved, _, _ = series
+    whole = com_cl_shifts(moved)
+    monkeypatch.setattr(module, "_SEARCH_BYTES", 1)
+    np.testing.assert_array_equal(com_cl_shifts(moved), whole)
+
+
+def test_largest_div_factor(series):
+    """cl_div_factor=100 (the limit) runs in bounded memory and finds the shifts."""
+    import tracemalloc
+
+    _, moved, _, true = series
+    tracemalloc.start()
+    try:
+        found = com_cl_shifts(moved, cl_resolution=0.001, cl_div_factor=100)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 * 2**20
+    assert max(rms_error(found, true, TILTS)) < 0.05
+
+
 def test_low_dose_y_pools_the_background(filling):
     # Poisson noise at 2 counts/px. Where the image edge cuts the y window the background
     # enters with the cut's lever arm; each projection's own background median (the
@@ -151,7 +176,12 @@ def test_input_not_modified(series):
         ({"cl_resolution": 0.5}, ValueError, r"cl_resolution is 0.5; expected .* in \(0, 0.5\)"),
         ({"cl_resolution": 0.0}, ValueError, r"in \(0, 0.5\)"),
         ({"cl_resolution": "fine"}, TypeError, r"expected a float in \(0, 0.5\)"),
-        ({"cl_div_factor": 1}, ValueError, r"cl_div_factor is 1; expected an integer >= 2"),
+        (
+            {"cl_div_factor": 1},
+            ValueError,
+            r"cl_div_factor is 1; expected an integer in \[2, 100\]",
+        ),
+        ({"cl_div_factor": 10**6}, ValueError, r"cl_div_factor is 1000000; expected .*\[2, 100\]"),
         ({"cl_div_factor": 2.5}, TypeError, r"cl_div_factor is 2.5 \(float\); expected an integer"),
     ],
 )

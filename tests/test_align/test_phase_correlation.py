@@ -128,7 +128,19 @@ def test_progress_sums_to_n(misaligned):
         (np.zeros((4, 16)), {}, "single 2D image"),
         (np.random.default_rng(0).random((2, 16, 16)), {}, "at least 3"),
         (np.random.default_rng(0).random((5, 16, 16)), {"start": 5}, r"0 <= start <= 4"),
-        (np.random.default_rng(0).random((5, 16, 16)), {"upsample_factor": 0}, ">= 1"),
+        (np.random.default_rng(0).random((5, 16, 16)), {"upsample_factor": 0}, r"in \[1, 100\]"),
+        (
+            np.random.default_rng(0).random((5, 16, 16)),
+            {"upsample_factor": 10**6},
+            r"upsample_factor=1000000; expected an integer in \[1, 100\]",
+        ),
+        (
+            np.random.default_rng(0).random((5, 16, 16)),
+            {"com_sigma": 1e9},
+            r"com_sigma=1000000000.0; expected a width in projections in \(0, 5\]",
+        ),
+        (np.random.default_rng(0).random((5, 16, 16)), {"com_sigma": np.inf}, "com_sigma"),
+        (np.random.default_rng(0).random((5, 16, 16)), {"com_sigma": 0}, "com_sigma"),
         (np.random.default_rng(0).random((5, 16, 16)), {"bandpass": (0.3, 0.2)}, "low < high"),
         (np.random.default_rng(0).random((5, 16, 16)), {"taper": 0.6}, "taper"),
         (np.random.default_rng(0).random((5, 16, 16)), {"taper": "hann"}, "'periodic'"),
@@ -157,6 +169,23 @@ def test_constant_projection_error(dtype, level):
         phase_correlation_shifts(data)
     with pytest.raises(ValueError, match=r"\[2\] are constant \(zero variance\)"):
         phase_correlation_align(data)
+
+
+def test_largest_upsample_factor_memory_bounded(misaligned):
+    """upsample_factor=100 (the limit) runs in bounded memory and agrees with the default."""
+    import tracemalloc
+
+    data, true = misaligned
+    tracemalloc.start()
+    try:
+        fine = phase_correlation_shifts(data, upsample_factor=100)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20
+    coarse = phase_correlation_shifts(data)
+    assert np.abs(fine - coarse).max() < 0.5
+    assert max(rms_error(fine, true, TILTS)) < 0.5
 
 
 def test_type_errors():

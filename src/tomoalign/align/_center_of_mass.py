@@ -24,6 +24,9 @@ __all__ = ["com_shifts"]
 
 #: Smallest width (pixels) of the window over which mass profiles are compared.
 _MIN_WINDOW = 8
+#: Bytes of candidate profiles compared at once by the integer search (bounds its memory for
+#: any search range ``p``).
+_SEARCH_BYTES = 64 * 2**20
 
 
 def _match_profiles(
@@ -46,9 +49,14 @@ def _match_profiles(
             # aligned(x) = P(x - j): integer search over j in [-p, p]
             # (2p+1, w); beyond the image the edge value stands in (xrange=None may
             # compare closer than p to the border)
-            idx = xp.clip(win[None, :] - lags[:, None], 0, _m - 1)
-            cand = profiles[:, idx]  # (n, 2p+1, w)
-            ssd = xp.sum((cand - ref) ** 2, axis=-1)
+            # (lags in groups, so that memory stays bounded for a large p)
+            per = max(1, _SEARCH_BYTES // (8 * n * max(hi - lo, 1)))
+            ssd = xp.empty((n, lags.size), dtype=profiles.dtype)
+            for g0 in range(0, lags.size, per):
+                group = lags[g0 : g0 + per]
+                idx = xp.clip(win[None, :] - group[:, None], 0, _m - 1)
+                cand = profiles[:, idx]  # (n, len(group), w)
+                ssd[:, g0 : g0 + per] = xp.sum((cand - ref) ** 2, axis=-1)
             s = lags[xp.argmin(ssd, axis=1)].astype(profiles.dtype)
         for _ in range(6):
             r = shift_lines(xp, fft, profiles, s)[:, lo:hi] - ref
@@ -97,7 +105,7 @@ def com_shifts(
         so that shifts up to ``p`` stay inside it. Default: compare the central 3/5 of
         ``nx``, ``[round(nx / 5), round(4 * nx / 5))``.
     p : int
-        Search range for the x shift, pixels (``|dx| <= p``). Default 20.
+        Search range for the x shift, pixels (``|dx| <= p``), ``0 <= p < nx``. Default 20.
     nslices : int
         Number of x-slices (columns) tracked for the y shift, ``1 <= nslices <= nx``.
         Default 20.
@@ -116,7 +124,7 @@ def com_shifts(
     ValueError
         For a stack that is not 3-D, has fewer than 3 projections, non-finite pixels or
         constant projections; missing or all-zero tilts; an ``xrange`` outside the image
-        or too narrow for ``p``; ``p < 0``; ``nslices`` outside ``[1, nx]``.
+        or too narrow for ``p``; ``p`` outside ``[0, nx)``; ``nslices`` outside ``[1, nx]``.
 
     Notes
     -----
@@ -141,8 +149,11 @@ def com_shifts(
     fdata = float_series(data, check_values=False)  # checked on the profiles below
     n, ny, nx = fdata.shape
     theta = np.deg2rad(require_tilts(tilts, n, method="COM alignment"))
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
-        raise ValueError(f"p is {p!r}; expected an integer >= 0 (search range in pixels).")
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 0 <= p < nx:
+        raise ValueError(
+            f"p is {p!r}; expected an integer in [0, {nx - 1}] (search range in pixels, "
+            "less than the image width)."
+        )
     p = int(p)
     if (
         isinstance(nslices, bool)

@@ -67,6 +67,9 @@ _MIN_RELATIVE_PEAK = 0.3
 #: Highest frequency (cycles/px) of the coarse correlation that locates each peak to the
 #: nearest few pixels; the upsampled DFT then evaluates the full band around it.
 _COARSE = 0.125
+#: Largest ``upsample_factor``: a 1/100 px grid is far finer than the precision a tilt series
+#: supports, and the upsampled-DFT grid grows as its square (10**6 would ask for ~58 GiB).
+MAX_UPSAMPLE_FACTOR = 100
 
 
 def _tukey(n: int, frac: float) -> np.ndarray:
@@ -162,10 +165,11 @@ def _validate(
             f"upsample_factor must be an int; got {type(upsample_factor).__name__} "
             f"{upsample_factor!r}"
         )
-    if upsample_factor < 1:
+    if not 1 <= upsample_factor <= MAX_UPSAMPLE_FACTOR:
         raise ValueError(
-            f"upsample_factor={upsample_factor}; expected an integer >= 1 (1: whole pixels, "
-            "k: 1/k px grid refined by a parabola)"
+            f"upsample_factor={upsample_factor}; expected an integer in [1, "
+            f"{MAX_UPSAMPLE_FACTOR}] (1: whole pixels, k: 1/k px grid refined by a parabola; "
+            "the grid's memory and time grow as its square)"
         )
     if bandpass is None:
         lo, hi = 0.0, 0.5
@@ -196,9 +200,10 @@ def _validate(
         raise ValueError(f"whiten={whiten}; expected an exponent in [0, 1] (1: phase only)")
     if max_jump is not None and not max_jump > 0:
         raise ValueError(f"max_jump={max_jump}; expected a positive number of pixels or None")
-    if com_sigma is not None and not com_sigma > 0:
+    if com_sigma is not None and not 0 < com_sigma <= n:
         raise ValueError(
-            f"com_sigma={com_sigma}; expected a positive width in projections, or None"
+            f"com_sigma={com_sigma}; expected a width in projections in (0, {n}] (the number "
+            "of projections; a wider low-pass is a constant), or None"
         )
     return start, lo, hi
 
@@ -244,7 +249,8 @@ def phase_correlation_shifts(
         Subpixel refinement: the full-band correlation is evaluated on a
         ``1 / upsample_factor`` px grid around the coarse peak (within 1 px beyond the coarse
         sampling interval, at least 1.5 px), and the grid maximum refined by a parabola.
-        1 gives whole pixels. Default 3.
+        1 gives whole pixels; at most 100 (``MAX_UPSAMPLE_FACTOR``: the grid grows as its
+        square, and 1/100 px is finer than any tilt series supports). Default 3.
     bandpass : tuple of float or None
         ``(low, high)`` spatial frequencies in cycles per pixel (Nyquist = 0.5) of the
         weight on the cross-power spectrum: a Gaussian high-pass reaching one half at
@@ -278,8 +284,8 @@ def phase_correlation_shifts(
         correlations accumulate as projections deform with the tilt (foreshortening);
         it assumes the object stays in the field of view on a roughly uniform background
         (the 5th percentile of each row profile is subtracted as background).
-        ``None``: pure correlation chain.
-        Default 1.0.
+        At most ``n_tilts`` (a wider low-pass is a constant). ``None``: pure correlation
+        chain. Default 1.0.
     progress : callable or None
         Called with the number of projections transformed since the previous call (so
         ``tqdm.update`` can be passed); the calls add up to ``n_tilts``. Default ``None``.
@@ -295,8 +301,8 @@ def phase_correlation_shifts(
     ------
     ValueError
         For data that is not 3D, has fewer than 3 projections, non-finite pixels or a
-        constant projection; for ``start`` out of range, ``upsample_factor < 1`` or other
-        out-of-range options.
+        constant projection; for ``start`` out of range, ``upsample_factor`` outside
+        [1, 100], ``com_sigma`` outside (0, n_tilts] or other out-of-range options.
     TypeError
         For a non-integer ``start`` or ``upsample_factor`` or a complex dtype.
 
@@ -636,7 +642,10 @@ def _estimate(
             cy[j0 : j0 + p] = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
             cx[j0 : j0 + p] = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
 
-    pchunk = max(1, _CHUNK_BYTES // (my * mx * 4))
+    # Pairs per upsampled-DFT batch: about _CHUNK_BYTES of cross-power spectra, and of the
+    # kernels, products and values of the grids (which grow as upsample_factor squared).
+    grid_bytes = 8 * off_y.size * (my + mxh + 3 * off_x.size)
+    pchunk = max(1, min(_CHUNK_BYTES // (my * mx * 4), _CHUNK_BYTES // grid_bytes))
     for r0 in range(0, len(groups), per_round):
         round_groups = groups[r0 : r0 + per_round]
         first = round_groups[0][3]
