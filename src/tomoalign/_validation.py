@@ -16,6 +16,7 @@ __all__ = [
     "check_series_array",
     "check_shifts",
     "check_start",
+    "check_tilt_range",
     "check_tilts",
     "constant_error",
     "count_nonfinite",
@@ -89,6 +90,38 @@ def check_tilts(tilts: Any, n_tilts: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"tilt angles must be finite; got {arr[~np.isfinite(arr)][:5]}")
     return arr.copy()
+
+
+def check_tilt_range(tilts: Any, *, source: str) -> np.ndarray:
+    """Return ``tilts`` as float64 degrees, refusing angles outside (-90, 90].
+
+    For tilts read from acquisition files (``.rawtlt``, ``.tlt``, ``.mdoc``): a
+    single-axis tilt series lies within (-90, 90] degrees, and a value outside is a sign of
+    a wrong column, radians/degrees confusion or a corrupt file. Tilts given in memory
+    (``TomoStack(data, tilts=...)``) are not limited.
+
+    Parameters
+    ----------
+    tilts : array_like
+        Angles in degrees.
+    source : str
+        Where they came from, for the message (e.g. the file name, quoted).
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad value, its position and ``source``.
+    """
+    arr = np.asarray(tilts, dtype=float).reshape(-1)
+    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > -90) & (arr <= 90)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"tilt angle {arr[i]:g} (entry {i + 1} of {arr.size}) in {source} is outside "
+            f"(-90, 90] degrees; {bad.size} angle(s) are. Fix the file (angles in degrees, one "
+            "per projection)"
+        )
+    return arr
 
 
 def check_shifts(shifts: Any, n_tilts: int, *, name: str = "shifts") -> np.ndarray:

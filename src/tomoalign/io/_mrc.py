@@ -270,7 +270,8 @@ def _pixel_nm_from_extended_header(header: Any, ext: bytes, n: int) -> float | N
     # Plausible pixel sizes only: 1 pm to 1 mm. Anything else is not a pixel size.
     if metres is None or not np.isfinite(metres) or not 1e-12 <= metres <= 1e-3:
         return None
-    return metres * 1e9
+    # The older records are float32: keep the digits that float32 holds (3.36, not 3.3600001).
+    return float(f"{metres * 1e9:.7g}")
 
 
 class _MrcChunks:
