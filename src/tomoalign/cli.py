@@ -1,41 +1,255 @@
 """The ``tomoalign`` command line: a thin, testable shell over the library.
 
-``main(argv) -> int`` parses, calls the library, writes outputs and returns an exit code.
-User mistakes (missing files, bad values) print one line to stderr and return 2, without a
-traceback.
+``main(argv) -> int`` parses, calls the library, writes outputs and returns an exit code:
+
+* 0: done;
+* 1: the system failed (an ``OSError`` while reading or writing, e.g. a full disk or a
+  read-only file system), reported with the file concerned;
+* 2: a user mistake (bad arguments, missing files, an output that exists or would replace
+  the input, bad values);
+* 130: interrupted (Ctrl-C).
+
+Every error is one line on stderr, ``tomoalign: error: ...``, without a traceback; warnings
+are ``tomoalign: warning: ...``, each shown once. Messages speak of options (``--overwrite``,
+``--tilts FILE``), not of the Python API.
+
+Commands that write (``align``, ``convert``) check every output before loading anything:
+an output may not be the input or one of its tilt files, however spelled (symlink, hard link,
+``./``, ``..``), two outputs may not share a name, and each must be writable, new unless
+``--overwrite`` is given, with a supported extension.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import inspect
+import os
+import re
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["main"]
+from tomoalign._paths import PathConflictError, Role, check_no_clobber, tilt_companions
+from tomoalign.align import AlignmentMethod
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SYSTEM_ERROR", "EXIT_USER_ERROR", "main"]
+
+EXIT_OK = 0
+EXIT_SYSTEM_ERROR = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,
+    NotADirectoryError,
     PermissionError,
     ValueError,
     TypeError,
 )
 
+#: Library wording (Python API) -> command-line wording. Applied to every message printed.
+_API_TO_CLI = (
+    (r"pass overwrite=True", "add --overwrite"),
+    (
+        r"Give the tilt angles in degrees: TomoStack\(.*?for tomoalign\.load",
+        "Give them with --tilts FILE (.rawtlt, .tlt or .mdoc), or put such a file beside the data",
+    ),
+    (r"tomoalign\.load\(path, tilts=\[\.\.\.\][^)]*\)", "--tilts FILE"),
+    (r"pass tilts=\[\.\.\.\] explicitly", "give --tilts FILE"),
+    (r"(?:tomoalign\.)?TomoStack\(data(?:_or_signal)?, tilts=\.\.\.\)", "--tilts FILE"),
+    (r"(?:set )?stack\.tilts = \.\.\.", "--tilts FILE"),
+    (r"rewrite it with stack\.save\(\.\.\.\)", "rewrite it with 'tomoalign convert IN OUT'"),
+)
 
+
+class _CommandError(Exception):
+    """A failure already worded for the shell, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USER_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _UsageError(Exception):
+    """A command-line parsing error (argparse's, kept to one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def cli_wording(message: str) -> str:
+    """Rewrite a library message for shell users, on one line.
+
+    Parameters
+    ----------
+    message : str
+        A library error or warning text.
+
+    Returns
+    -------
+    str
+        The text with Python API advice (``overwrite=True``, ``tilts=[...]``,
+        ``stack.tilts = ...``) replaced by the options that do the same, and line breaks
+        replaced by spaces.
+
+    Examples
+    --------
+    >>> cli_wording("'a.mrc' already exists; pass overwrite=True to replace it")
+    "'a.mrc' already exists; add --overwrite to replace it"
+    """
+    for pattern, replacement in _API_TO_CLI:
+        message = re.sub(pattern, replacement, message)
+    return " ".join(message.split())
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` takes a parameter called ``name`` (not merely ``**kwargs``)."""
+    try:
+        parameter = inspect.signature(func).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+
+
+def _progress_kwargs(func: Callable[..., Any], progress: bool) -> dict[str, bool]:
+    return {"show_progressbar": progress} if _accepts(func, "show_progressbar") else {}
+
+
+# -- paths ------------------------------------------------------------------------------------
+def _writable_suffixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(suffixes that can be written, those written without a ``.rawtlt`` companion)."""
+    from tomoalign.io import HSPY_SUFFIXES, SUPPORTED_SUFFIXES
+    from tomoalign.io._rsciio import DM_SUFFIXES
+
+    writable = tuple(s for s in SUPPORTED_SUFFIXES if s not in DM_SUFFIXES)
+    return writable, tuple(HSPY_SUFFIXES)
+
+
+def _series_outputs(output: str) -> list[Role]:
+    """The output and the ``.rawtlt`` that saving writes beside it (MRC, TIFF)."""
+    writable, no_companion = _writable_suffixes()
+    stem, suffix = os.path.splitext(output)
+    if suffix.lower() not in writable:
+        raise _CommandError(
+            f"cannot write {output!r}: unsupported extension {suffix!r}; use one of "
+            f"{', '.join(writable)}"
+        )
+    roles = [Role(output, "the output {path}")]
+    if suffix.lower() not in no_companion:
+        # Saving writes the tilts here when the series has them; count it as always written.
+        beside = repr(output).replace("{", "{{").replace("}", "}}")
+        label = "the tilt file {path} written beside the output " + beside
+        roles.append(Role(stem + ".rawtlt", label))
+    return roles
+
+
+def _check_paths(
+    input_path: str, tilts: str | None, outputs: Sequence[Role], *, overwrite: bool
+) -> None:
+    """Refuse, before any work, an output that would replace an input or another output.
+
+    Also checks that the input (and ``--tilts`` file) exist, and that every output is new
+    (unless ``overwrite``) and in a writable folder.
+    """
+    from tomoalign.io._atomic import check_writable
+
+    source = Path(input_path)
+    if not source.exists():
+        raise FileNotFoundError(f"no such file: {input_path!r}")
+    if source.is_dir():
+        raise IsADirectoryError(f"{input_path!r} is a folder; give the tilt-series file inside it")
+    inputs = [Role(input_path, "the input {path}")]
+    inputs += [Role(p, "the input's tilt file {path}") for p in tilt_companions(source)]
+    if tilts is not None:
+        if not Path(tilts).is_file():
+            raise FileNotFoundError(f"no such tilt file: {tilts!r} (--tilts)")
+        inputs.append(Role(tilts, "the --tilts file {path}"))
+    check_no_clobber(inputs, outputs)
+    for out in outputs:
+        path = Path(out.path)
+        if not overwrite and (path.exists() or path.is_symlink()):
+            raise _CommandError(
+                f"{out.describe()} already exists; add --overwrite to replace it, or choose "
+                "another name"
+            )
+        check_writable(path, overwrite=True)  # folder exists, is writable; path is no folder
+
+
+# -- library calls ----------------------------------------------------------------------------
+def _load(path: str, *, tilts: str | None, lazy: bool, progress: bool = False) -> Any:
+    """Load a series; say in command-line words when it has no tilts."""
+    from tomoalign import io
+
+    with warnings.catch_warnings():
+        # The library's warning tells Python users what to call; the CLI says it below.
+        warnings.filterwarnings("ignore", message="no tilt angles found", category=UserWarning)
+        stack = io.load(path, tilts=tilts, lazy=lazy, **_progress_kwargs(io.load, progress))
+    if not stack.has_tilts:
+        p = Path(path)
+        warnings.warn(
+            f"no tilt angles found for {path!r} (no {p.stem}.rawtlt, {p.stem}.tlt, "
+            f"{p.stem}.mdoc or {p.name}.mdoc beside it, none in the file); it is read with "
+            "zero tilts. Give them with --tilts FILE.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return stack
+
+
+def _system_error(path: Any, action: str, exc: OSError) -> _CommandError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
+    return _CommandError(f"could not {action} {str(path)!r}: {reason}{code}", EXIT_SYSTEM_ERROR)
+
+
+def _save(stack: Any, path: str, *, overwrite: bool, progress: bool = False) -> None:
+    """Save through :func:`tomoalign.io.save`; an OS failure names the file, exit code 1."""
+    from tomoalign import io
+
+    try:
+        io.save(stack, path, overwrite=overwrite, **_progress_kwargs(io.save, progress))
+    except FileExistsError:
+        raise  # appeared since the check: a user error, reworded in main
+    except OSError as exc:
+        raise _system_error(path, "write", exc) from exc
+
+
+def _write_shifts(shifts: np.ndarray, path: str, *, overwrite: bool) -> None:
+    from tomoalign.io._atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        np.savetxt(tmp, shifts, fmt="%.4f", header="dy dx (px, scipy.ndimage.shift sign)")
+
+    try:
+        atomic_write(Path(path), write, overwrite=overwrite)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise _system_error(path, "write", exc) from exc
+
+
+# -- commands ---------------------------------------------------------------------------------
 def _describe(stack: object) -> str:
     from tomoalign.signal import TiltSeries
 
     assert isinstance(stack, TiltSeries)
     axis = stack.axes_manager.signal_axes[0]
     tilts = stack.tilts
-    pixel = (
-        f"{axis.scale:g} {axis.units}" if axis.units and axis.units != "<undefined>" else "unknown"
-    )
+    units = axis.units
+    # HyperSpy's unset units are traits' Undefined ("<undefined>"), not a string; "px" is
+    # no physical size either.
+    known = isinstance(units, str) and units.strip() not in ("", "<undefined>", "px", "pixel")
+    pixel = f"{axis.scale:g} {units}" if known else "unknown"
     lines = [
         f"title:      {stack.metadata.General.title}",
         f"shape:      {stack.data.shape} (n_tilts, ny, nx), dtype {stack.data.dtype}",
@@ -53,36 +267,33 @@ def _describe(stack: object) -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from tomoalign.io import load
-
-    stack = load(args.path, tilts=args.tilts, lazy=True)
+    stack = _load(args.path, tilts=args.tilts, lazy=True)
     print(_describe(stack))
     if args.list_tilts and stack.has_tilts:
         print("angles:     " + " ".join(f"{t:g}" for t in stack.tilts))
-    return 0
+    return EXIT_OK
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from tomoalign.io import load
-
-    stack = load(args.input, tilts=args.tilts, lazy=True)
-    stack.save(args.output, overwrite=args.overwrite)
+    outputs = _series_outputs(args.output)
+    _check_paths(args.input, args.tilts, outputs, overwrite=args.overwrite)
+    stack = _load(args.input, tilts=args.tilts, lazy=True, progress=args.progress)
+    _save(stack, args.output, overwrite=args.overwrite, progress=args.progress)
     print(f"wrote {args.output}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
-    from tomoalign import align_stack
-    from tomoalign.io import load
-    from tomoalign.io._atomic import atomic_write, check_writable
+    import tomoalign
 
-    # Refuse an existing output before the work, not after it.
-    check_writable(args.output, overwrite=args.overwrite)
+    outputs = _series_outputs(args.output)
     if args.shifts:
-        check_writable(args.shifts, overwrite=args.overwrite)
-    stack = load(args.input, tilts=args.tilts, lazy=args.lazy)
+        outputs.append(Role(args.shifts, "the --shifts file {path}"))
+    # Everything that can be refused is refused here, before loading or computing.
+    _check_paths(args.input, args.tilts, outputs, overwrite=args.overwrite)
+    stack = _load(args.input, tilts=args.tilts, lazy=args.lazy, progress=args.progress)
     start = time.perf_counter()
-    aligned = align_stack(
+    aligned = tomoalign.align_stack(
         stack,
         args.method,
         start=args.start,
@@ -91,22 +302,15 @@ def _cmd_align(args: argparse.Namespace) -> int:
         crop=args.crop,
     )
     if args.tilt_axis:
-        aligned = aligned.tilt_align()
+        aligned = aligned.tilt_align(**_progress_kwargs(aligned.tilt_align, args.progress))
         md = aligned.metadata.Tomography
         print(f"tilt axis: {md.tiltaxis:+.2f} degrees, offset {md.yshift:+.2f} px (corrected)")
     seconds = time.perf_counter() - start
-    aligned.save(args.output, overwrite=args.overwrite)
+    _save(aligned, args.output, overwrite=args.overwrite, progress=args.progress)
     if args.shifts:
-        from pathlib import Path
-
-        def write(tmp: Path) -> None:
-            np.savetxt(
-                tmp, aligned.shifts, fmt="%.4f", header="dy dx (px, scipy.ndimage.shift sign)"
-            )
-
-        atomic_write(Path(args.shifts), write, overwrite=args.overwrite)
+        _write_shifts(aligned.shifts, args.shifts, overwrite=args.overwrite)
     print(f"{args.method}: aligned {stack.n_tilts} projections in {seconds:.2f} s -> {args.output}")
-    return 0
+    return EXIT_OK
 
 
 def _shift_table(shifts: np.ndarray, tilts: np.ndarray, every: int) -> str:
@@ -138,11 +342,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method(text: str) -> str:
+    """Argparse ``type`` for ``--method``: any case, as :func:`tomoalign.align_stack` takes."""
+    try:
+        return AlignmentMethod.parse(text).value
+    except (ValueError, TypeError):
+        return text  # argparse then reports it with the list of choices
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tomoalign`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tomoalign",
         description="Align electron-tomography tilt series.",
+        epilog="Exit codes: 0 done, 1 system error (disk full, read-only, I/O), 2 user error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -154,16 +367,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser("convert", help="convert a tilt series between formats")
     convert.add_argument("input")
-    convert.add_argument("output", help="output file; its extension chooses the format")
+    convert.add_argument(
+        "output", help="output file; its extension chooses the format (MRC/TIFF: + .rawtlt)"
+    )
     convert.add_argument("--tilts", help="tilt file for the input")
-    convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    convert.add_argument("--progress", action="store_true", help="show progress bars")
+    convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     convert.set_defaults(func=_cmd_convert)
 
+    methods = [m.value for m in AlignmentMethod]
     align = sub.add_parser("align", help="align a tilt series and save the aligned copy")
     align.add_argument("input", help="tilt-series file")
-    align.add_argument("output", help="aligned output; its extension chooses the format")
     align.add_argument(
-        "--method", default="PC", choices=["PC", "COM", "COM-CL", "StackReg"], help="default PC"
+        "output", help="aligned output; its extension chooses the format (MRC/TIFF: + .rawtlt)"
+    )
+    align.add_argument(
+        "--method",
+        default="PC",
+        type=_method,
+        choices=methods,
+        help=f"{', '.join(methods)} (any case; default PC)",
     )
     align.add_argument("--tilts", help="tilt file for the input (default: found beside it)")
     align.add_argument("--start", type=int, help="reference projection (default: the central one)")
@@ -174,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     align.add_argument("--lazy", action="store_true", help="memory-map the input")
     align.add_argument("--shifts", help="also write the shifts (dy dx per line) to this file")
-    align.add_argument("--progress", action="store_true", help="show a progress bar")
+    align.add_argument("--progress", action="store_true", help="show progress bars")
     align.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     align.set_defaults(func=_cmd_align)
 
@@ -188,22 +411,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exists_message(exc: FileExistsError) -> str:
+    if exc.filename:
+        return (
+            f"{os.fspath(exc.filename)!r} already exists; add --overwrite to replace it, or "
+            "choose another name"
+        )
+    return cli_wording(str(exc))
+
+
+def _error(message: str) -> None:
+    print(f"tomoalign: error: {cli_wording(message)}", file=sys.stderr)
+
+
+class _WarningPrinter:
+    """``warnings.showwarning`` for the CLI: one line each, each text once."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        text = cli_wording(str(message))
+        if text not in self.seen:
+            self.seen.add(text)
+            print(f"tomoalign: warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 user error)."""
+    """Run the command line and return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 done, 1 system error (OS error while reading or writing), 2 user error, 130
+        interrupted. Errors are printed as one line on stderr.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        _error(str(exc))
+        return EXIT_USER_ERROR
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            warnings.showwarning = _show_warning
+            warnings.simplefilter("always")
+            warnings.showwarning = _WarningPrinter()
             return int(args.func(args))
+    except _CommandError as exc:
+        _error(str(exc))
+        return exc.code
+    except PathConflictError as exc:
+        _error(str(exc))
+        return EXIT_USER_ERROR
+    except FileExistsError as exc:
+        _error(_exists_message(exc))
+        return EXIT_USER_ERROR
     except USER_ERRORS as exc:
-        print(f"tomoalign: error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"tomoalign: warning: {message}", file=sys.stderr)
+        _error(str(exc))
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        where = f" {os.fspath(exc.filename)!r}" if exc.filename else ""
+        _error(f"system error{where}: {exc.strerror or exc}")
+        return EXIT_SYSTEM_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
