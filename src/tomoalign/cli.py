@@ -209,6 +209,11 @@ def _load(path: str, *, tilts: str | None, lazy: bool, progress: bool = False) -
 def _system_error(path: Any, action: str, exc: OSError) -> _CommandError:
     reason = exc.strerror or str(exc) or type(exc).__name__
     code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
+    # A file other than the target or its temporary sibling (e.g. the memory-mapped input
+    # failing to read during a lazy save) is named too.
+    other = os.fspath(exc.filename) if exc.filename else ""
+    if other and ".tmp-" not in os.path.basename(other) and other != os.fspath(path):
+        code += f" on {other!r}"
     return _CommandError(f"could not {action} {str(path)!r}: {reason}{code}", EXIT_SYSTEM_ERROR)
 
 
