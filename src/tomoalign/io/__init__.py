@@ -333,6 +333,8 @@ def save(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 hyperspy_wrote = True
+                if suffix in HSPY_SUFFIXES:
+                    kwargs.setdefault("show_progressbar", show_progressbar)
                 BaseSignal.save(signal, tmp, overwrite=True, **kwargs)
         if tmp_tilts is not None:
             write_tilt_file(tmp_tilts, tilts)

@@ -454,15 +454,18 @@ def _new_header(
     return header
 
 
-def _no_space(display: str, needed: int, folder: Path, exc: OSError) -> OSError:
+def _no_space(display: str, needed: int, folder: Path) -> OSError:
+    from tomoalign.io._atomic import _PathError
+
     try:
-        free = f", {os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize / 2**20:.0f} MB free"
+        stat = os.statvfs(folder)
+        free = f", {stat.f_bavail * stat.f_frsize / 2**20:.1f} MB free"
     except OSError:
         free = ""
-    return OSError(
+    return _PathError(
         errno.ENOSPC,
         f"no space left on device while writing {display!r} (needed {needed / 2**20:.1f} MB"
-        f"{free} in {str(folder)!r}); free some space or save elsewhere",
+        f"{free}); nothing was written. Free some space or save elsewhere",
         display,
     )
 
@@ -548,5 +551,5 @@ def write_mrc(
             os.fsync(f.fileno())
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _no_space(display, total, path.parent, exc) from None
+            raise _no_space(display, total, path.parent) from exc
         raise
