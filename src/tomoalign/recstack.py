@@ -88,6 +88,66 @@ class Tomogram(Signal2D):
             self._lazy = True
             self._assign_subclass()
 
+    def save(  # type: ignore[override]
+        self,
+        filename: Any = None,
+        overwrite: bool | None = None,
+        extension: str | None = None,
+        file_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Save the volume; MRC names (``.mrc``, ``.rec``, ...) go through tomoalign's writer.
+
+        An MRC file is written atomically as a volume `(nz, ny, nx)` (space group 1) with the
+        voxel size of the x axis in Å, refusing to replace a file unless ``overwrite=True``
+        (HyperSpy's MRC writer needs the optional ``mrcz`` package). Other formats are
+        HyperSpy's :meth:`~hyperspy.signal.BaseSignal.save`.
+
+        Parameters
+        ----------
+        filename : str or path-like, optional
+            The output file.
+        overwrite : bool or None
+            Replace an existing file (MRC: None counts as False).
+        extension, file_format : str, optional
+            HyperSpy's; when given, HyperSpy saves.
+        **kwargs
+            For MRC only ``show_progressbar``; otherwise passed to HyperSpy.
+
+        Raises
+        ------
+        FileExistsError
+            When an MRC file exists and ``overwrite`` is not true.
+        TypeError
+            For an option that the MRC writer does not take.
+        """
+        from pathlib import Path
+
+        from tomoalign.io import MRC_SUFFIXES, save_volume
+
+        suffix = Path(str(filename)).suffix.lower() if filename is not None else ""
+        if extension is not None or file_format is not None or suffix not in MRC_SUFFIXES:
+            super().save(
+                filename,
+                overwrite=overwrite,
+                extension=extension,
+                file_format=file_format,
+                **kwargs,
+            )
+            return
+        unknown = sorted(set(kwargs) - {"show_progressbar"})
+        if unknown:
+            raise TypeError(
+                f"saving {str(filename)!r} as MRC takes no option {unknown[0]!r}; the only "
+                "option is show_progressbar"
+            )
+        save_volume(
+            self,
+            filename,
+            overwrite=bool(overwrite),
+            show_progressbar=bool(kwargs.get("show_progressbar", False)),
+        )
+
     def plot_slices(
         self, z: int | None = None, y: int | None = None, x: int | None = None
     ) -> Figure:

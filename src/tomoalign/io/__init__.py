@@ -47,7 +47,7 @@ from tomoalign.io._tilts import (
 if TYPE_CHECKING:
     from tomoalign.signal import TiltSeries
 
-__all__ = ["SUPPORTED_SUFFIXES", "load", "read_tilt_file", "save"]
+__all__ = ["SUPPORTED_SUFFIXES", "load", "read_tilt_file", "save", "save_volume"]
 
 HSPY_SUFFIXES = (".hspy",)
 SUPPORTED_SUFFIXES = (*MRC_SUFFIXES, *DM_SUFFIXES, *TIFF_SUFFIXES, *HSPY_SUFFIXES)
@@ -356,6 +356,43 @@ def save(
                 "extension": path.suffix,
             },
         )
+
+
+def save_volume(
+    volume: Any, path: PathLike, *, overwrite: bool = False, show_progressbar: bool = False
+) -> None:
+    """Save a reconstructed volume `(nz, ny, nx)` as an MRC volume, atomically.
+
+    The file is marked as a volume (space group 1) with the voxel size of the x axis
+    (converted to Å); used by :meth:`tomoalign.RecStack.save` for MRC file names.
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists and ``overwrite`` is false.
+    OSError
+        As :func:`save` (a full disk, a folder that is not writable).
+    ValueError
+        When the data is not 3D.
+    """
+    path = Path(path)
+    if len(volume.data.shape) != 3:
+        raise ValueError(
+            f"cannot save {str(path)!r}: the volume has shape {volume.data.shape}; an MRC "
+            "volume needs (nz, ny, nx)"
+        )
+
+    def writer(tmp: Path) -> None:
+        write_mrc(
+            tmp,
+            volume.data,
+            pixel_size_angstrom=_pixel_size_angstrom(volume),
+            volume=True,
+            display_name=str(path),
+            show_progressbar=show_progressbar,
+        )
+
+    atomic_write(path, writer, overwrite=overwrite)
 
 
 def _set_tmp_parameters(signal: TiltSeries, values: dict[str, Any]) -> None:
