@@ -137,9 +137,12 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def one_error_line(capsys) -> str:
+def one_error_line(capsys, *, after_work: bool = False) -> str:
+    """The only line on stderr; ``after_work``: the warnings of the work done may precede it."""
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
+    if after_work:
+        lines = [line for line in lines if not line.startswith("tomoalign: warning: ")]
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("tomoalign: error: ")
     assert "Traceback" not in captured.err
@@ -222,6 +225,32 @@ def test_output_that_is_a_tilt_file_of_the_input_is_refused(series, no_work, cap
     assert main([*argv, "--overwrite"]) == 2
     assert message in one_error_line(capsys)
     assert snapshot(series) == before
+
+
+def test_output_that_would_shadow_the_input_tilt_file_is_refused(series, no_work, capsys):
+    """in.rawtlt beside in.mrc that has in.mdoc would change the tilts loading reads."""
+    (series / "in.rawtlt").rename(series / "in.mdoc")
+    before = snapshot(series)
+    assert main(["convert", "in.mrc", "in.tif"]) == 2
+    assert one_error_line(capsys) == (
+        "tomoalign: error: the tilt file 'in.rawtlt' written beside the output 'in.tif' is "
+        "'in.rawtlt', which loading 'in.mrc' would then read instead of 'in.mdoc'; choose "
+        "another output name"
+    )
+    assert main(["align", "in.mrc", "o.hspy", "--shifts", "in.mrc.mdoc"]) == 2
+    assert one_error_line(capsys).endswith(
+        "the --shifts file 'in.mrc.mdoc' is 'in.mrc.mdoc', a tilt-file name of the input "
+        "'in.mrc' (which has 'in.mdoc'); choose another output name"
+    )
+    assert snapshot(series) == before
+
+
+def test_input_without_tilt_file_converts_beside_itself(series, capsys):
+    (series / "in.rawtlt").unlink()
+    assert main(["convert", "in.mrc", "in.tif", "--tilts", "../in.rawtlt"]) == 2  # no such file
+    capsys.readouterr()
+    assert main(["convert", "in.mrc", "in.hspy"]) == 0
+    assert main(["convert", "in.mrc", "in.tif"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -335,7 +364,7 @@ def test_os_error_while_saving_is_one_line_exit_1(
 
     monkeypatch.setattr(tomoalign.io, "save", save)
     assert main([command, "in.mrc", "out.mrc"]) == 1
-    line = one_error_line(capsys)
+    line = one_error_line(capsys, after_work=True)
     assert line.startswith("tomoalign: error: could not write 'out.mrc': ")
     assert line.endswith(text)
     assert not (series / "out.mrc").exists()
@@ -349,7 +378,7 @@ def test_os_error_while_writing_shifts(series, monkeypatch, capsys):
 
     monkeypatch.setattr(tomoalign.io._atomic, "atomic_write", atomic_write)
     assert main(["align", "in.mrc", "out.hspy", "--shifts", "s.txt"]) == 1
-    line = one_error_line(capsys)
+    line = one_error_line(capsys, after_work=True)
     assert line == "tomoalign: error: could not write 's.txt': No space left on device (ENOSPC)"
 
 

@@ -9,6 +9,7 @@ from tomoalign._paths import (
     check_no_clobber,
     same_file,
     tilt_companions,
+    tilt_file_names,
 )
 from tomoalign.io._tilts import find_tilt_file
 
@@ -78,3 +79,19 @@ def test_check_no_clobber_names_both_paths(tree):
     with pytest.raises(PathConflictError, match=r"the copy 'a.mrc' is also the output 'a.mrc'"):
         check_no_clobber(inputs, outputs)
     check_no_clobber(inputs, [Role(Path("b.mrc"), "the output {path}")])
+
+
+def test_tilt_file_names_in_the_order_loading_looks(tree):
+    names = tilt_file_names(tree / "in.mrc")
+    assert [p.name for p in names] == ["in.rawtlt", "in.tlt", "in.mdoc", "in.mrc.mdoc"]
+    for name in names:
+        name.write_text("0\n")
+    for name in names:
+        assert find_tilt_file(tree / "in.mrc") == name
+        name.unlink()
+    assert find_tilt_file(tree / "in.mrc") is None
+
+
+def test_role_label_keeps_the_spelling():
+    assert Role("./a/../b.mrc", "the output {path}").describe() == "the output './a/../b.mrc'"
+    assert Role(Path("x.tlt"), "{path}, a tilt file", fix="rename").fix == "rename"

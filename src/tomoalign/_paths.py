@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PathConflictError", "Role", "check_no_clobber", "same_file", "tilt_companions"]
+__all__ = [
+    "PathConflictError",
+    "Role",
+    "check_no_clobber",
+    "same_file",
+    "tilt_companions",
+    "tilt_file_names",
+]
 
 #: Tilt files looked for beside a data file, as ``tomoalign.io._tilts.find_tilt_file`` does:
 #: ``stem.rawtlt``, ``stem.tlt``, ``stem.mdoc`` (suffix replaced), and SerialEM's
@@ -39,10 +46,13 @@ class Role:
     label : str
         What the path is, with ``{path}`` where the quoted path goes, e.g.
         ``"the input {path}"`` or ``"the tilt file {path} written beside the output 'a.mrc'"``.
+    fix : str
+        For an input: what to do when an output would be this file, ending the message.
     """
 
     path: str | os.PathLike[str]
     label: str
+    fix: str = "an input is never replaced: choose another output name"
 
     def describe(self) -> str:
         """The label with the quoted path filled in."""
@@ -76,6 +86,25 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def tilt_file_names(data_path: str | os.PathLike[str]) -> list[Path]:
+    """Return the tilt-file names that loading looks for beside ``data_path``, in its order.
+
+    Parameters
+    ----------
+    data_path : str or path-like
+        A tilt-series file.
+
+    Returns
+    -------
+    list of Path
+        ``stem.rawtlt``, ``stem.tlt``, ``stem.mdoc`` and ``name.ext.mdoc``, whether or not
+        they exist; loading takes the first that exists.
+    """
+    path = Path(data_path)
+    names = [path.with_suffix(s) for s in _REPLACED_SUFFIXES]
+    return names + [path.with_name(path.name + s) for s in _APPENDED_SUFFIXES]
+
+
 def tilt_companions(data_path: str | os.PathLike[str]) -> list[Path]:
     """Return the existing tilt files beside ``data_path`` that loading may read.
 
@@ -87,13 +116,10 @@ def tilt_companions(data_path: str | os.PathLike[str]) -> list[Path]:
     Returns
     -------
     list of Path
-        Those of ``stem.rawtlt``, ``stem.tlt``, ``stem.mdoc`` and ``name.ext.mdoc`` that exist
-        (all of them, not only the first that loading would take).
+        Those of :func:`tilt_file_names` that exist (all of them, not only the first that
+        loading takes).
     """
-    path = Path(data_path)
-    candidates = [path.with_suffix(s) for s in _REPLACED_SUFFIXES]
-    candidates += [path.with_name(path.name + s) for s in _APPENDED_SUFFIXES]
-    return [c for c in candidates if c.is_file()]
+    return [name for name in tilt_file_names(data_path) if name.is_file()]
 
 
 def check_no_clobber(inputs: Sequence[Role], outputs: Sequence[Role]) -> None:
@@ -122,10 +148,7 @@ def check_no_clobber(inputs: Sequence[Role], outputs: Sequence[Role]) -> None:
     for out in outputs:
         for inp in inputs:
             if same_file(out.path, inp.path):
-                raise PathConflictError(
-                    f"{out.describe()} is {inp.describe()}; an input is never replaced: "
-                    "choose another output name"
-                )
+                raise PathConflictError(f"{out.describe()} is {inp.describe()}; {inp.fix}")
     for i, first in enumerate(outputs):
         for second in outputs[i + 1 :]:
             if same_file(first.path, second.path):

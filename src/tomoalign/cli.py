@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tomoalign._paths import PathConflictError, Role, check_no_clobber, tilt_companions
+from tomoalign._paths import PathConflictError, Role, check_no_clobber, tilt_file_names
 from tomoalign.align import AlignmentMethod
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SYSTEM_ERROR", "EXIT_USER_ERROR", "main"]
@@ -153,6 +153,33 @@ def _series_outputs(output: str) -> list[Role]:
     return roles
 
 
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _tilt_file_roles(input_path: str) -> list[Role]:
+    """The input's tilt files, and, when it has one, the other names loading looks for.
+
+    Writing ``in.rawtlt`` beside ``in.mrc`` that has ``in.mdoc`` would change the tilts that
+    loading ``in.mrc`` reads (``.rawtlt`` comes first), so those names are inputs too.
+    """
+    names = tilt_file_names(input_path)
+    existing = [name for name in names if name.is_file()]
+    roles = [Role(name, "the input's tilt file {path}") for name in existing]
+    if existing:
+        first = names.index(existing[0])
+        source, found = _braces(repr(input_path)), _braces(repr(str(existing[0])))
+        for rank, name in enumerate(names):
+            if name in existing:
+                continue
+            if rank < first:
+                label = f"{{path}}, which loading {source} would then read instead of {found}"
+            else:
+                label = f"{{path}}, a tilt-file name of the input {source} (which has {found})"
+            roles.append(Role(name, label, fix="choose another output name"))
+    return roles
+
+
 def _check_paths(
     input_path: str, tilts: str | None, outputs: Sequence[Role], *, overwrite: bool
 ) -> None:
@@ -168,8 +195,7 @@ def _check_paths(
         raise FileNotFoundError(f"no such file: {input_path!r}")
     if source.is_dir():
         raise IsADirectoryError(f"{input_path!r} is a folder; give the tilt-series file inside it")
-    inputs = [Role(input_path, "the input {path}")]
-    inputs += [Role(p, "the input's tilt file {path}") for p in tilt_companions(source)]
+    inputs = [Role(input_path, "the input {path}"), *_tilt_file_roles(input_path)]
     if tilts is not None:
         if not Path(tilts).is_file():
             raise FileNotFoundError(f"no such tilt file: {tilts!r} (--tilts)")
