@@ -69,7 +69,19 @@ def test_info_reads_nothing(big_mrc, capsys):
     assert "(50, 1024, 1024)" in capsys.readouterr().out
 
 
-def test_eager_load_with_progress_bar(tmp_path, stack7, capsys):
+def test_chunked_read_and_write_with_progress_bars(tmp_path, stack7, capsys, monkeypatch):
+    from tomoalign.io import _mrc
+
+    monkeypatch.setattr(_mrc, "_CHUNK_BYTES", 1000)  # many small chunks, odd sizes
     stack7.save(tmp_path / "s.mrc", show_progressbar=True)
+    assert "writing s.mrc" in capsys.readouterr().err
     back = tomoalign.load(tmp_path / "s.mrc", show_progressbar=True)
+    assert "reading s.mrc" in capsys.readouterr().err
     np.testing.assert_array_equal(back.data, stack7.data)
+    lazy = tomoalign.load(tmp_path / "s.mrc", lazy=True)
+    assert lazy.data.numblocks[0] == 7
+    np.testing.assert_array_equal(lazy.data.compute(), stack7.data)
+    lazy.save(tmp_path / "copy.mrc")
+    np.testing.assert_array_equal(tomoalign.load(tmp_path / "copy.mrc").data, stack7.data)
+    stack7.save(tmp_path / "quiet.mrc")
+    assert capsys.readouterr().err == ""
