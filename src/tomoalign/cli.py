@@ -147,8 +147,7 @@ def _series_outputs(output: str) -> list[Role]:
     roles = [Role(output, "the output {path}")]
     if suffix.lower() not in no_companion:
         # Saving writes the tilts here when the series has them; count it as always written.
-        beside = repr(output).replace("{", "{{").replace("}", "}}")
-        label = "the tilt file {path} written beside the output " + beside
+        label = "the tilt file {path} written beside the output " + _braces(repr(output))
         roles.append(Role(stem + ".rawtlt", label))
     return roles
 
@@ -221,11 +220,10 @@ def _load(path: str, *, tilts: str | None, lazy: bool, progress: bool = False) -
         warnings.filterwarnings("ignore", message="no tilt angles found", category=UserWarning)
         stack = io.load(path, tilts=tilts, lazy=lazy, **_progress_kwargs(io.load, progress))
     if not stack.has_tilts:
-        p = Path(path)
+        *others, last = (name.name for name in tilt_file_names(path))
         warnings.warn(
-            f"no tilt angles found for {path!r} (no {p.stem}.rawtlt, {p.stem}.tlt, "
-            f"{p.stem}.mdoc or {p.name}.mdoc beside it, none in the file); it is read with "
-            "zero tilts. Give them with --tilts FILE.",
+            f"no tilt angles found for {path!r} (no {', '.join(others)} or {last} beside it, "
+            "none in the file); it is read with zero tilts. Give them with --tilts FILE.",
             UserWarning,
             stacklevel=2,
         )
