@@ -1,5 +1,6 @@
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,17 @@ def test_align_with_tilt_axis(tmp_path, capsys):
 
 
 # -- the input is sacred: refusals before any work ---------------------------------------------
-API_WORDS = ("overwrite=True", "tilts=[", "stack.tilts", "TomoStack(", "tomoalign.load(")
+API_WORDS = (
+    "overwrite=True",
+    "tilts=[",
+    "stack.",
+    "TomoStack(",
+    "tomoalign.load(",
+    "np.",
+    "inav",
+    "data[",
+    "data.",
+)
 
 
 @pytest.fixture
@@ -351,6 +362,7 @@ def test_missing_input_is_refused_before_work(series, no_work, capsys):
         (PermissionError(errno.EACCES, os.strerror(errno.EACCES), ".out.tmp-1.mrc"), "(EACCES)"),
         (OSError("device gone"), "device gone"),
         (OSError(errno.EIO, os.strerror(errno.EIO), "in.mrc"), "(EIO) on 'in.mrc'"),
+        (OSError(errno.EIO, "bad", ".out.tomoalign-tmp-12-0123456789ab.mrc"), "bad (EIO)"),
     ],
 )
 @pytest.mark.parametrize("command", ["align", "convert"])
@@ -368,6 +380,70 @@ def test_os_error_while_saving_is_one_line_exit_1(
     assert line.startswith("tomoalign: error: could not write 'out.mrc': ")
     assert line.endswith(text)
     assert not (series / "out.mrc").exists()
+
+
+def test_os_error_from_the_library_naming_the_file_is_kept(series, monkeypatch, capsys):
+    import tomoalign.io
+
+    class PathError(OSError):  # the io layer's one-line OSError
+        def __str__(self):
+            return str(self.strerror)
+
+    def save(*args, **kwargs):
+        raise PathError(
+            errno.ENOSPC,
+            "no space left on device while writing 'out.mrc', 'out.rawtlt'; nothing was written",
+            "out.mrc",
+        )
+
+    monkeypatch.setattr(tomoalign.io, "save", save)
+    assert main(["convert", "in.mrc", "out.mrc"]) == 1
+    assert one_error_line(capsys) == (
+        "tomoalign: error: no space left on device while writing 'out.mrc', 'out.rawtlt'; "
+        "nothing was written (ENOSPC)"
+    )
+
+
+def test_os_error_on_the_companion_names_it(series, monkeypatch, capsys):
+    import tomoalign.io
+
+    def save(*args, **kwargs):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "out.rawtlt")
+
+    monkeypatch.setattr(tomoalign.io, "save", save)
+    assert main(["convert", "in.mrc", "./out.mrc"]) == 1
+    assert one_error_line(capsys) == (
+        "tomoalign: error: could not write './out.rawtlt': Disk quota exceeded (EDQUOT)"
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (needs root and mount permission; skipped otherwise)."""
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_full_disk_is_one_line_exit_1(tmp_path, small_disk, tilts7, capsys):
+    import tomoalign
+
+    source = tmp_path / "big.mrc"
+    tomoalign.TomoStack(np.ones((7, 384, 288), np.float32), tilts=tilts7).save(source)
+    before = snapshot(tmp_path)
+    assert main(["convert", str(source), str(small_disk / "out.mrc")]) == 1
+    line = one_error_line(capsys)
+    assert str(small_disk / "out.mrc") in line and line.endswith("(ENOSPC)")
+    assert list(small_disk.iterdir()) == []
+    assert snapshot(tmp_path) == before
 
 
 def test_os_error_while_writing_shifts(series, monkeypatch, capsys):
@@ -447,18 +523,26 @@ def test_cli_wording(api, cli):
 def test_library_messages_are_reworded(tmp_path):
     """The library's current texts: a change there that escapes the rewording fails here."""
     import tomoalign
-    from tomoalign._validation import require_tilts
+    from tomoalign._validation import (
+        check_series_array,
+        constant_error,
+        nonfinite_error,
+        require_tilts,
+    )
     from tomoalign.cli import cli_wording
     from tomoalign.io._atomic import check_writable
 
     (tmp_path / "a.mrc").write_bytes(b"")
-    messages = []
+    messages = [str(constant_error([1, 2])), str(nonfinite_error([0, 3]))]
     for call in (
         lambda: check_writable(tmp_path / "a.mrc", overwrite=False),
         lambda: require_tilts(np.zeros(3), 3, method="COM"),
         lambda: require_tilts(None, 3, method="COM"),
+        lambda: check_series_array(np.zeros((4, 4)), what="the data in 'a.mrc'"),
+        lambda: check_series_array(np.zeros((2, 3, 4, 4)), what="the data in 'a.mrc'"),
+        lambda: check_series_array(np.zeros((3, 4, 4), complex), what="the data in 'a.mrc'"),
     ):
-        with pytest.raises((ValueError, OSError)) as info:
+        with pytest.raises((ValueError, TypeError, OSError)) as info:
             call()
         messages.append(str(info.value))
     with pytest.warns(UserWarning) as record:

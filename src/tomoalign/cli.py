@@ -67,6 +67,16 @@ _API_TO_CLI = (
     (r"(?:tomoalign\.)?TomoStack\(data(?:_or_signal)?, tilts=\.\.\.\)", "--tilts FILE"),
     (r"(?:set )?stack\.tilts = \.\.\.", "--tilts FILE"),
     (r"rewrite it with stack\.save\(\.\.\.\)", "rewrite it with 'tomoalign convert IN OUT'"),
+    (r" \(e\.g\. np\.nan_to_num\)", ""),
+    (r"projections \(stack\.inav\[\.\.\.\]\) first", "projections from the file first"),
+    (r"tilts first \(stack\.inav\[\.\.\.\]\)", "tilts from the file first"),
+    (r" \(e\.g\. data\[\.\.\., 0\] or s\.inav\[\.\.\.\]\)", " (one series per file)"),
+    (r" For one projection use data\[np\.newaxis\]\.", ""),
+    (
+        r"Convert it first, e\.g\. data\.astype\(np\.float32\), or take np\.abs\(\) of "
+        r"complex data\.",
+        "Convert the file to integers or floats first (e.g. IMOD's newstack -mode 2).",
+    ),
 )
 
 
@@ -230,15 +240,22 @@ def _load(path: str, *, tilts: str | None, lazy: bool, progress: bool = False) -
     return stack
 
 
-def _system_error(path: Any, action: str, exc: OSError) -> _CommandError:
-    reason = exc.strerror or str(exc) or type(exc).__name__
+def _system_error(path: str, exc: OSError, *, also: Sequence[str] = ()) -> _CommandError:
+    """Word an ``OSError`` from writing ``path`` (and the files ``also`` written with it)."""
+    reason = str(exc.strerror or exc or type(exc).__name__)
     code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
-    # A file other than the target or its temporary sibling (e.g. the memory-mapped input
-    # failing to read during a lazy save) is named too.
     other = os.fspath(exc.filename) if exc.filename else ""
-    if other and ".tmp-" not in os.path.basename(other) and other != os.fspath(path):
+    ours = {os.path.realpath(p): p for p in (path, *also)}
+    name = os.path.basename(other)
+    if other and os.path.realpath(other) in ours:
+        path = ours[os.path.realpath(other)]  # the file that failed, as the user spelled it
+    elif other and not (name.startswith(".") and "tmp-" in name):
+        # Neither an output nor a temporary of one: e.g. the memory-mapped input failing to
+        # read during a lazy save.
         code += f" on {other!r}"
-    return _CommandError(f"could not {action} {str(path)!r}: {reason}{code}", EXIT_SYSTEM_ERROR)
+    if repr(str(path)) in reason:  # the library's message already names the file
+        return _CommandError(f"{reason}{code}", EXIT_SYSTEM_ERROR)
+    return _CommandError(f"could not write {str(path)!r}: {reason}{code}", EXIT_SYSTEM_ERROR)
 
 
 def _save(stack: Any, path: str, *, overwrite: bool, progress: bool = False) -> None:
@@ -250,7 +267,8 @@ def _save(stack: Any, path: str, *, overwrite: bool, progress: bool = False) -> 
     except FileExistsError:
         raise  # appeared since the check: a user error, reworded in main
     except OSError as exc:
-        raise _system_error(path, "write", exc) from exc
+        companion = os.path.splitext(path)[0] + ".rawtlt"
+        raise _system_error(path, exc, also=[companion]) from exc
 
 
 def _write_shifts(shifts: np.ndarray, path: str, *, overwrite: bool) -> None:
@@ -264,7 +282,7 @@ def _write_shifts(shifts: np.ndarray, path: str, *, overwrite: bool) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        raise _system_error(path, "write", exc) from exc
+        raise _system_error(path, exc) from exc
 
 
 # -- commands ---------------------------------------------------------------------------------
