@@ -70,7 +70,10 @@ _API_TO_CLI = (
     (r" \(e\.g\. np\.nan_to_num\)", ""),
     (r"projections \(stack\.inav\[\.\.\.\]\) first", "projections from the file first"),
     (r"tilts first \(stack\.inav\[\.\.\.\]\)", "tilts from the file first"),
-    (r" \(e\.g\. data\[\.\.\., 0\] or s\.inav\[\.\.\.\]\)", " (one series per file)"),
+    (
+        r"Select one series first \(e\.g\. data\[\.\.\., 0\] or s\.inav\[\.\.\.\]\)\.",
+        "Give a file that holds one series.",
+    ),
     (r" For one projection use data\[np\.newaxis\]\.", ""),
     (
         r"Convert it first, e\.g\. data\.astype\(np\.float32\), or take np\.abs\(\) of "
