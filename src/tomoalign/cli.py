@@ -400,6 +400,14 @@ def _method(text: str) -> str:
         return text  # argparse then reports it with the list of choices
 
 
+_OUTPUTS_EPILOG = (
+    "Every output is checked before any work: it may not be the input or one of its tilt "
+    "files (however spelled: links, ./, ..), two outputs may not share a name, and an "
+    "existing one is replaced only with --overwrite. MRC and TIFF outputs also write "
+    "OUT.rawtlt. Exit codes: 0 done, 1 system error (disk full, read-only, I/O), 2 user error."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tomoalign`` command."""
     parser = _Parser(
@@ -411,22 +419,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a tilt-series file")
     info.add_argument("path", help="MRC/ST/ALI, DM3/DM4, TIFF or HSPY file")
-    info.add_argument("--tilts", help="tilt file (.rawtlt, .tlt, .mdoc); default: found beside")
+    info.add_argument(
+        "--tilts", metavar="FILE", help="tilt file (.rawtlt, .tlt, .mdoc); default: found beside"
+    )
     info.add_argument("--list-tilts", action="store_true", help="print every tilt angle")
     info.set_defaults(func=_cmd_info)
 
-    convert = sub.add_parser("convert", help="convert a tilt series between formats")
+    convert = sub.add_parser(
+        "convert", help="convert a tilt series between formats", epilog=_OUTPUTS_EPILOG
+    )
     convert.add_argument("input")
     convert.add_argument(
         "output", help="output file; its extension chooses the format (MRC/TIFF: + .rawtlt)"
     )
-    convert.add_argument("--tilts", help="tilt file for the input")
+    convert.add_argument("--tilts", metavar="FILE", help="tilt file for the input")
     convert.add_argument("--progress", action="store_true", help="show progress bars")
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     convert.set_defaults(func=_cmd_convert)
 
     methods = [m.value for m in AlignmentMethod]
-    align = sub.add_parser("align", help="align a tilt series and save the aligned copy")
+    align = sub.add_parser(
+        "align", help="align a tilt series and save the aligned copy", epilog=_OUTPUTS_EPILOG
+    )
     align.add_argument("input", help="tilt-series file")
     align.add_argument(
         "output", help="aligned output; its extension chooses the format (MRC/TIFF: + .rawtlt)"
@@ -436,17 +450,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="PC",
         type=_method,
         choices=methods,
-        help=f"{', '.join(methods)} (any case; default PC)",
+        help=f"alignment method: {', '.join(methods)} (any case; default PC)",
     )
-    align.add_argument("--tilts", help="tilt file for the input (default: found beside it)")
-    align.add_argument("--start", type=int, help="reference projection (default: the central one)")
+    align.add_argument(
+        "--tilts", metavar="FILE", help="tilt file for the input (default: found beside it)"
+    )
+    align.add_argument(
+        "--start", type=int, metavar="INDEX", help="reference projection (default: the central one)"
+    )
     align.add_argument("--shift-type", default="fourier", choices=["fourier", "interp"])
     align.add_argument("--crop", action="store_true", help="crop to the common area")
     align.add_argument(
         "--tilt-axis", action="store_true", help="then find and correct the tilt axis (auto)"
     )
     align.add_argument("--lazy", action="store_true", help="memory-map the input")
-    align.add_argument("--shifts", help="also write the shifts (dy dx per line) to this file")
+    align.add_argument(
+        "--shifts", metavar="FILE", help="also write the shifts (dy dx per line) to this file"
+    )
     align.add_argument("--progress", action="store_true", help="show progress bars")
     align.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     align.set_defaults(func=_cmd_align)
