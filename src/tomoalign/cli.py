@@ -3,10 +3,10 @@
 ``main(argv) -> int`` parses, calls the library, writes outputs and returns an exit code:
 
 * 0: done;
-* 1: the system failed (an ``OSError`` while reading or writing, e.g. a full disk or a
-  read-only file system), reported with the file concerned;
+* 1: the system failed (an ``OSError`` while reading or writing: a full disk, a file
+  system that turned read-only, an I/O error), reported with the file concerned;
 * 2: a user mistake (bad arguments, missing files, an output that exists or would replace
-  the input, bad values);
+  the input, a folder that does not exist or is not writable, bad values);
 * 130: interrupted (Ctrl-C).
 
 Every error is one line on stderr, ``tomoalign: error: ...``, without a traceback; warnings
@@ -404,7 +404,7 @@ _OUTPUTS_EPILOG = (
     "Every output is checked before any work: it may not be the input or one of its tilt "
     "files (however spelled: links, ./, ..), two outputs may not share a name, and an "
     "existing one is replaced only with --overwrite. MRC and TIFF outputs also write "
-    "OUT.rawtlt. Exit codes: 0 done, 1 system error (disk full, read-only, I/O), 2 user error."
+    "OUT.rawtlt. Exit codes: 0 done, 1 system error (disk full, I/O), 2 user error."
 )
 
 
@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tomoalign",
         description="Align electron-tomography tilt series.",
-        epilog="Exit codes: 0 done, 1 system error (disk full, read-only, I/O), 2 user error.",
+        epilog="Exit codes: 0 done, 1 system error (disk full, I/O), 2 user error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
