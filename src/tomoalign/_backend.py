@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "is_cupy_array",
     "is_dask_array",
     "n_workers",
+    "projection_blocks",
     "to_device",
     "to_numpy",
 ]
@@ -102,6 +104,45 @@ def to_device(array: Any, cuda: bool) -> Any:
         )
         _cuda_warned = True
     return array
+
+
+#: Bytes of float32 projections read per block by :func:`projection_blocks`.
+BLOCK_BYTES = 64 * 2**20
+
+
+def projection_blocks(
+    data: Any, *, nbytes: int = BLOCK_BYTES, overlap: int = 0, step: int | None = None
+) -> Iterator[tuple[int, Any]]:
+    """Blocks of consecutive projections of a `(n_tilts, ny, nx)` series, one at a time.
+
+    A NumPy or CuPy array yields views; a dask array computes each block when it is reached
+    (so a lazily loaded series is read a block at a time, never whole).
+
+    Parameters
+    ----------
+    data : array
+        The series, NumPy, CuPy or dask.
+    nbytes : int
+        About this many bytes of float32 projections per block (at least one projection).
+    overlap : int
+        Each block also holds the first ``overlap`` projections of the next one (for
+        neighbour pairs that cross a block boundary).
+    step : int, optional
+        Projections per block (before the overlap); default from ``nbytes``.
+
+    Yields
+    ------
+    (int, array)
+        The index of the block's first projection and the block, on ``data``'s device.
+    """
+    n, ny, nx = (int(v) for v in data.shape)
+    if step is None:
+        step = max(1, nbytes // max(1, ny * nx * 4))
+    for i0 in range(0, n, step):
+        block = data[i0 : min(n, i0 + step + overlap)]
+        if is_dask_array(block):
+            block = np.asarray(block.compute())
+        yield i0, block
 
 
 def to_numpy(array: Any) -> np.ndarray:

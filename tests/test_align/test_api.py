@@ -129,6 +129,8 @@ def test_data_matches_apply_shifts(moved, method):
 def test_dtype(moved, dtype):
     stack, _ = moved
     data = stack.data * (1000 if np.dtype(dtype).kind in "iu" else 1)
+    if np.dtype(dtype).kind == "u":
+        data = np.clip(data, 0, None)  # the Fourier shift's ringing would wrap around
     typed = tomoalign.TomoStack(data.astype(dtype), tilts=stack.tilts)
     aligned = typed.stack_register("PC")
     expected = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 from tomoalign._backend import is_cupy_array, is_dask_array, to_device, to_numpy
 from tomoalign._progress import progress_bar
 from tomoalign._shift import apply_shifts, check_shift_type, common_area
+from tomoalign.align._plausibility import warn_if_implausible
 
 __all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
 
@@ -78,6 +79,25 @@ def _estimator(method: AlignmentMethod) -> Callable[..., np.ndarray]:
     return stackreg_shifts
 
 
+def _with_profiles(method: AlignmentMethod) -> Callable[..., tuple[np.ndarray, Any, Any]]:
+    """The estimator's private form that also returns the row and column profiles it read."""
+    if method is AlignmentMethod.PC:
+        from tomoalign.align._phase_correlation import _pc
+
+        return _pc
+    if method is AlignmentMethod.COM:
+        from tomoalign.align._center_of_mass import _com
+
+        return _com
+    if method is AlignmentMethod.COM_CL:
+        from tomoalign.align._common_line import _com_cl
+
+        return _com_cl
+    from tomoalign.align._stackreg import _stackreg
+
+    return _stackreg
+
+
 def _keyword_options(func: Callable[..., Any]) -> list[str]:
     return [
         name
@@ -101,7 +121,7 @@ def estimate_shifts(
     ----------
     data : array
         `(n_tilts, ny, nx)` NumPy, CuPy or dask array, any real dtype. Not modified. A dask
-        array is computed (the estimators need every projection).
+        array is read a block of projections at a time (twice by COM), never whole.
     method : AlignmentMethod or str, default "PC"
         ``"PC"``, ``"COM"``, ``"COM-CL"`` or ``"StackReg"``.
     tilts : array_like, optional
@@ -142,13 +162,23 @@ def estimate_shifts(
     (13, 2)
     """
     member = AlignmentMethod.parse(method)
-    func = _estimator(member)
-    options = _method_options(member, func, options, start=start, progress=progress)
-    if is_dask_array(data) and member is not AlignmentMethod.PC:
-        data = to_numpy(data)  # PC reads dask chunk by chunk; the others need it all
-    if member is AlignmentMethod.COM:
-        return np.asarray(func(data, tilts, **options), dtype=float)
-    return np.asarray(func(data, **options), dtype=float)
+    options = _method_options(member, _estimator(member), options, start=start, progress=progress)
+    full = _with_profiles(member)
+    args = (data, tilts) if member is AlignmentMethod.COM else (data,)
+    shifts, rows, cols = full(*args, **_all_options(member, options))
+    shifts = np.asarray(shifts, dtype=float)
+    warn_if_implausible(member.value, shifts, to_numpy(rows), to_numpy(cols))
+    return shifts
+
+
+def _all_options(member: AlignmentMethod, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the public function's defaults for those not given."""
+    params = inspect.signature(_estimator(member)).parameters
+    return {
+        name: options.get(name, par.default)
+        for name, par in params.items()
+        if par.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def _method_options(
@@ -308,12 +338,13 @@ def align_stack(
     with progress_bar(show_progressbar, stack.n_tilts, f"{member.value} alignment") as update:
         if shared:
             # One Fourier transform per projection serves the estimate and the shift.
-            from tomoalign.align._phase_correlation import phase_correlation_align
+            from tomoalign.align._phase_correlation import _pc_align, phase_correlation_align
 
             kwargs = _method_options(
                 member, phase_correlation_align, options, start=start, progress=update
             )
-            shifts, aligned = phase_correlation_align(data, **kwargs)
+            shifts, aligned, rows, cols = _pc_align(data, **_all_options(member, kwargs))
+            warn_if_implausible(member.value, shifts, rows, cols)
         else:
             shifts = estimate_shifts(
                 data, member, tilts=tilts, start=start, progress=update, **options

@@ -12,13 +12,14 @@ The 1-D profile tools (support, windowed centre of mass, Fourier shift of lines)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, get_fft_module, to_numpy
-from .._validation import check_profiles, float_series, require_tilts
-from ._profiles import shift_lines, support, windowed_com
+from .._backend import get_array_module, get_fft_module, projection_blocks, to_numpy
+from .._validation import check_profiles, check_series_array, require_tilts
+from ._profiles import float_block, series_profiles, shift_lines, support, windowed_com
 
 __all__ = ["com_shifts"]
 
@@ -79,6 +80,7 @@ def com_shifts(
     xrange: tuple[int, int] | None = None,
     p: int = 20,
     nslices: int = 20,
+    progress: Callable[[int], Any] | None = None,
 ) -> np.ndarray:
     """Estimate alignment shifts by center-of-mass tracking (Sanders 2015).
 
@@ -96,7 +98,8 @@ def com_shifts(
     ----------
     data : array_like
         Tilt series, shape ``(n_tilts, ny, nx)``, any real numeric dtype (NumPy, CuPy or
-        dask array). Not modified.
+        dask array; dask is read a block of projections at a time, never whole). Not
+        modified.
     tilts : array_like
         Tilt angles in degrees, shape ``(n_tilts,)``. Required (not all zero).
     xrange : tuple of int, optional
@@ -109,6 +112,10 @@ def com_shifts(
     nslices : int
         Number of x-slices (columns) tracked for the y shift, ``1 <= nslices <= nx``.
         Default 20.
+    progress : callable, optional
+        Called with the number of projections read since the previous call (tqdm
+        ``update`` style). The data is read twice (the profiles, then the tracked
+        slices), so the calls add up to ``2 * n_tilts``.
 
     Returns
     -------
@@ -146,8 +153,24 @@ def com_shifts(
     >>> com_shifts(stack, np.linspace(-60, 60, 5), p=5).shape
     (5, 2)
     """
-    fdata = float_series(data, check_values=False)  # checked on the profiles below
-    n, ny, nx = fdata.shape
+    shifts, _, _ = _com(data, tilts, xrange=xrange, p=p, nslices=nslices, progress=progress)
+    return shifts
+
+
+def _com(
+    data: Any,
+    tilts: Any,
+    *,
+    xrange: tuple[int, int] | None,
+    p: int,
+    nslices: int,
+    progress: Callable[[int], Any] | None,
+) -> tuple[np.ndarray, Any, Any]:
+    """:func:`com_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read."""
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    check_series_array(data, min_tilts=3)
+    n, ny, nx = (int(v) for v in data.shape)
     theta = np.deg2rad(require_tilts(tilts, n, method="COM alignment"))
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 0 <= p < nx:
         raise ValueError(
@@ -187,12 +210,13 @@ def com_shifts(
             "reduce p."
         )
 
-    xp = get_array_module(fdata)
+    # ---- one pass over the data: sums over x (n, ny) and over y (n, nx) -------------
+    rows, profiles = series_profiles(data, progress=progress)
+    check_profiles(data, profiles)
+    xp = get_array_module(profiles)
     fft = get_fft_module(xp)
 
     # ---- parallel (x): conservation of mass, subpixel profile matching -------------
-    profiles = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx)
-    check_profiles(fdata, profiles)
     sx = _match_profiles(xp, fft, profiles, lo, hi, p)
     sx = sx - xp.mean(sx)
 
@@ -213,10 +237,18 @@ def com_shifts(
     src = best[None, :].astype(xp.float64) - sx[:, None]  # (n, nsel) source columns
     c0 = xp.clip(xp.floor(src).astype(xp.int64), 0, nx - 2)
     frac = (src - c0)[:, :, None]
-    rows = xp.arange(n)[:, None]
-    left = fdata[rows, :, c0].astype(xp.float64)  # (n, nsel, ny)
-    right = fdata[rows, :, c0 + 1].astype(xp.float64)
-    slices = (1 - frac) * left + frac * right
+    # second pass over the data: the tracked columns of each projection, (n, nsel, ny)
+    slices = xp.empty((n, nsel, ny), dtype=xp.float64)
+    for i0, block in projection_blocks(data):
+        fblock = float_block(block)
+        i1 = i0 + fblock.shape[0]
+        at = xp.arange(i1 - i0)[:, None]
+        left = fblock[at, :, c0[i0:i1]].astype(xp.float64)  # (k, nsel, ny)
+        right = fblock[at, :, c0[i0:i1] + 1].astype(xp.float64)
+        slices[i0:i1] = (1 - frac[i0:i1]) * left + frac[i0:i1] * right
+        del block, fblock, left, right
+        if progress is not None:
+            progress(i1 - i0)
     center, lower, upper = support(xp.sum(slices, axis=1))  # band of the selected slices
     com, mass = windowed_com(slices, center[:, None], lower[:, None], upper[:, None])
     com = to_numpy(com)
@@ -229,7 +261,7 @@ def com_shifts(
     shifts = np.empty((n, 2))
     shifts[:, 0] = -rel
     shifts[:, 1] = to_numpy(sx)
-    return shifts
+    return shifts, rows, profiles
 
 
 def _fit_common_offset(com: np.ndarray, mass: np.ndarray, theta: np.ndarray) -> np.ndarray:

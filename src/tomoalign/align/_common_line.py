@@ -9,13 +9,14 @@ moves the image content by ``+s``. The shifts returned here ALIGN the stack.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .._backend import fft_kwargs, get_array_module, get_fft_module, to_numpy
-from .._validation import check_profiles, float_series
-from ._profiles import series_background, shift_lines, support, windowed_com
+from .._validation import check_profiles, check_series_array
+from ._profiles import series_background, series_profiles, shift_lines, support, windowed_com
 
 __all__ = ["com_cl_shifts"]
 
@@ -104,6 +105,7 @@ def com_cl_shifts(
     cl_ref_index: int | None = None,
     cl_resolution: float = 0.05,
     cl_div_factor: int = 8,
+    progress: Callable[[int], Any] | None = None,
 ) -> np.ndarray:
     """Estimate alignment shifts by center of mass (y) and common line (x) (Scott 2012).
 
@@ -130,7 +132,8 @@ def com_cl_shifts(
     ----------
     data : array_like
         Tilt series, shape ``(n_tilts, ny, nx)``, any real numeric dtype (NumPy, CuPy or
-        dask array). Not modified.
+        dask array; dask is read a block of projections at a time, never whole). Not
+        modified.
     com_ref_index : int, optional
         Row (y pixel index, ``0 <= com_ref_index < ny``) that every projection's center
         of mass is moved to. Default: the central row ``ny // 2``.
@@ -143,6 +146,9 @@ def com_cl_shifts(
     cl_div_factor : int
         Number of parts the search interval is divided into at each step, in ``[2, 100]``.
         Default 8.
+    progress : callable, optional
+        Called with the number of projections read since the previous call (tqdm
+        ``update`` style); the calls add up to ``n_tilts``.
 
     Returns
     -------
@@ -181,8 +187,31 @@ def com_cl_shifts(
     >>> com_cl_shifts(stack).shape
     (5, 2)
     """
-    fdata = float_series(data, check_values=False)  # checked on the profiles below
-    n, ny, _ = fdata.shape
+    shifts, _, _ = _com_cl(
+        data,
+        com_ref_index=com_ref_index,
+        cl_ref_index=cl_ref_index,
+        cl_resolution=cl_resolution,
+        cl_div_factor=cl_div_factor,
+        progress=progress,
+    )
+    return shifts
+
+
+def _com_cl(
+    data: Any,
+    *,
+    com_ref_index: int | None,
+    cl_ref_index: int | None,
+    cl_resolution: float,
+    cl_div_factor: int,
+    progress: Callable[[int], Any] | None,
+) -> tuple[np.ndarray, Any, Any]:
+    """:func:`com_cl_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read."""
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    check_series_array(data, min_tilts=3)
+    n, ny, _ = (int(v) for v in data.shape)
     com_ref = ny // 2 if com_ref_index is None else _check_int(com_ref_index, "com_ref_index")
     if not 0 <= com_ref < ny:
         raise ValueError(
@@ -209,13 +238,13 @@ def com_cl_shifts(
             "(each step evaluates that many candidates per line)."
         )
 
-    xp = get_array_module(fdata)
+    # ---- one pass over the data: sums over x (n, ny) and over y (n, nx) ---------------
+    yprof, lines = series_profiles(data, progress=progress)  # lines: the common lines
+    check_profiles(data, yprof, lines)
+    xp = get_array_module(yprof)
     fft = get_fft_module(xp)
 
     # ---- perpendicular (y): windowed center of mass of the projection onto y ---------
-    yprof = xp.sum(fdata, axis=2, dtype=xp.float64)  # (n, ny)
-    lines = xp.sum(fdata, axis=1, dtype=xp.float64)  # (n, nx), the common lines
-    check_profiles(fdata, yprof, lines)
     center, lower, upper = support(yprof)
     background = series_background(yprof, lower, upper)
     com_y, _ = windowed_com(yprof, center, lower, upper, background=background)
@@ -231,4 +260,4 @@ def com_cl_shifts(
     shifts = np.empty((n, 2))
     shifts[:, 0] = com_ref - to_numpy(com_y)
     shifts[:, 1] = -to_numpy(d)
-    return shifts
+    return shifts, yprof, lines

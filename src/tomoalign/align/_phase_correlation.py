@@ -348,20 +348,27 @@ def phase_correlation_shifts(
     >>> phase_correlation_shifts(stack, bandpass=None, com_sigma=None).round(2)[3]
     array([-2.,  3.])
     """
-    with _thread_pool(data) as pool:
-        shifts, _ = _estimate(
-            data,
-            start,
-            upsample_factor,
-            bandpass,
-            taper,
-            whiten,
-            max_jump,
-            com_sigma,
-            progress,
-            pool=pool,
-        )
+    shifts, _, _ = _pc(
+        data,
+        start=start,
+        upsample_factor=upsample_factor,
+        bandpass=bandpass,
+        taper=taper,
+        whiten=whiten,
+        max_jump=max_jump,
+        com_sigma=com_sigma,
+        progress=progress,
+    )
     return shifts
+
+
+def _pc(data: Any, **options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`phase_correlation_shifts` and the row and column profiles it read (float64)."""
+    names = ("start", "upsample_factor", "bandpass", "taper", "whiten", "max_jump")
+    args = [options[k] for k in (*names, "com_sigma", "progress")]
+    with _thread_pool(data) as pool:
+        shifts, _, rows, cols = _estimate(data, *args, pool=pool)
+    return shifts, rows, cols
 
 
 @contextmanager
@@ -423,15 +430,32 @@ def phase_correlation_align(
     buffer, which is larger by the factor ``2 (nx // 2 + 1) / nx``), plus the cropped
     spectra of the estimate.
     """
-    options = (start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma, progress)
-    windowed = _windowed(taper)
+    shifts, aligned, _, _ = _pc_align(
+        data,
+        start=start,
+        upsample_factor=upsample_factor,
+        bandpass=bandpass,
+        taper=taper,
+        whiten=whiten,
+        max_jump=max_jump,
+        com_sigma=com_sigma,
+        progress=progress,
+    )
+    return shifts, aligned
+
+
+def _pc_align(data: Any, **options: Any) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+    """:func:`phase_correlation_align` and the row and column profiles it read (float64)."""
+    names = ("start", "upsample_factor", "bandpass", "taper", "whiten", "max_jump")
+    args = [options[k] for k in (*names, "com_sigma", "progress")]
+    windowed = _windowed(options["taper"])
     with _thread_pool(data) as pool:
-        shifts, kept = _estimate(data, *options, keep=not windowed, pool=pool)
+        shifts, kept, rows, cols = _estimate(data, *args, keep=not windowed, pool=pool)
         if windowed:
-            return shifts, apply_shifts(data, shifts, shift_type="fourier")
+            return shifts, apply_shifts(data, shifts, shift_type="fourier"), rows, cols
         workers = n_workers() if pool is not None else 1
         aligned = _shift_in_place(kept, shifts, data.shape[-1], pool, workers)
-    return shifts, aligned
+    return shifts, aligned, rows, cols
 
 
 def _shift_in_place(
@@ -491,11 +515,13 @@ def _estimate(
     *,
     keep: bool = False,
     pool: ThreadPoolExecutor | None = None,
-) -> tuple[np.ndarray, Any]:
-    """The shifts of :func:`phase_correlation_shifts`; with ``keep``, also the half spectra.
+) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+    """The shifts of :func:`phase_correlation_shifts`, the half spectra, the profiles.
 
     ``keep`` (only for ``taper="periodic"`` or 0) returns the full ``rfft2`` of the raw
     projections in the output dtype, one `(n_tilts, ny, nx // 2 + 1)` array (else None).
+    The last two are the row and column profiles `(n, ny)`, `(n, nx)` (sums over x and y),
+    float64 NumPy.
     ``pool``: threads that share the per-projection work (None: this thread only).
     """
     start, lo, hi = _validate(
@@ -688,18 +714,19 @@ def _estimate(
     np.maximum.at(best, pair_a, ncc)
     np.maximum.at(best, pair_b, ncc)
     com_ok = best >= _MIN_RELATIVE_PEAK * np.median(best)
+    cols = to_numpy(col_profiles).astype(np.float64)
+    rows = to_numpy(row_profiles).astype(np.float64)
     u[:, 1] = profile_positions(
-        to_numpy(col_profiles).astype(np.float64),
+        cols,
         bandpass=(lo, hi),
         whiten=0.0,  # plain correlation: profiles are sums of many rows, noise is white
         upsample_factor=uf,
     )
     if com_sigma is not None:
-        rows = to_numpy(row_profiles).astype(np.float64)
         u[:, 0] += com_trend(
             rows, u[:, 0], chain_ok=chain_ok & com_ok, com_ok=com_ok, sigma=com_sigma
         )
-    return -(u - u[start]), stage.kept
+    return -(u - u[start]), stage.kept, rows, cols
 
 
 def _in_parts(

@@ -17,11 +17,18 @@ All functions work on small `(n_tilts, m)` NumPy arrays.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import fft_kwargs, get_array_module
+from tomoalign._backend import (
+    BLOCK_BYTES,
+    fft_kwargs,
+    get_array_module,
+    is_dask_array,
+    projection_blocks,
+)
 
 __all__ = [
     "band_weight",
@@ -29,6 +36,7 @@ __all__ = [
     "parabola_offset",
     "profile_positions",
     "series_background",
+    "series_profiles",
     "shift_lines",
     "support",
     "windowed_com",
@@ -55,6 +63,51 @@ _HUBER_TOLERANCE = 1e-9
 _SMOOTH_GAIN = float(
     np.sqrt(np.sum(np.convolve(np.convolve(np.ones(5), np.ones(5)), np.ones(5)) ** 2)) / 125
 )
+
+
+def float_block(block: Any) -> Any:
+    """A block of projections in the computing dtype: float64 stays, anything else float32."""
+    return block if block.dtype == np.float64 else block.astype(np.float32, copy=False)
+
+
+def series_profiles(
+    data: Any,
+    *,
+    progress: Callable[[int], Any] | None = None,
+    nbytes: int = BLOCK_BYTES,
+) -> tuple[Any, Any]:
+    """Row and column profiles of every projection, read a block of projections at a time.
+
+    Parameters
+    ----------
+    data : array
+        `(n_tilts, ny, nx)` NumPy, CuPy or dask array, any real dtype (summed as float32, or
+        float64 for float64 data, accumulated in float64). A dask array is computed one block
+        at a time (:func:`tomoalign._backend.projection_blocks`), never whole.
+    progress : callable, optional
+        Called with the number of projections of each block once it is summed.
+    nbytes : int
+        About this many bytes of float32 projections per block.
+
+    Returns
+    -------
+    rows, cols : array
+        `(n_tilts, ny)` sums over x and `(n_tilts, nx)` sums over y, float64, on ``data``'s
+        device (NumPy for dask). Bit for bit the sums of the whole array.
+    """
+    n, ny, nx = (int(v) for v in data.shape)
+    xp = np if is_dask_array(data) else get_array_module(data)
+    rows = xp.empty((n, ny), dtype=np.float64)
+    cols = xp.empty((n, nx), dtype=np.float64)
+    for i0, block in projection_blocks(data, nbytes=nbytes):
+        fblock = float_block(block)
+        i1 = i0 + fblock.shape[0]
+        rows[i0:i1] = xp.sum(fblock, axis=2, dtype=np.float64)
+        cols[i0:i1] = xp.sum(fblock, axis=1, dtype=np.float64)
+        del block, fblock
+        if progress is not None:
+            progress(i1 - i0)
+    return rows, cols
 
 
 # --------------------------------------------------------------------------------------

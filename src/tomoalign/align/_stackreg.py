@@ -11,18 +11,17 @@ pystackreg is C++ code for the CPU only: data on the GPU is copied to the host.
 from __future__ import annotations
 
 import functools
-import itertools
 import multiprocessing
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, n_workers, to_numpy
-from .._validation import check_start, float_series
-from ._profiles import com_trend, profile_positions
+from .._backend import get_array_module, n_workers, projection_blocks, to_numpy
+from .._validation import check_series_array, check_start, constant_error, require_finite
+from ._profiles import com_trend, float_block, profile_positions
 
 __all__ = ["stackreg_shifts"]
 
@@ -133,53 +132,130 @@ def stackreg_shifts(
     >>> stackreg_shifts(stack).shape
     (4, 2)
     """
-    fdata = float_series(data)
-    n = fdata.shape[0]
+    shifts, _, _ = _stackreg(
+        data, start=start, drift_correction=drift_correction, progress=progress
+    )
+    return shifts
+
+
+def _ptp(fblock: Any) -> np.ndarray:
+    """Peak-to-peak value of each projection of a block, on the host."""
+    xp = get_array_module(fblock)
+    return to_numpy(xp.max(fblock, axis=(1, 2)) - xp.min(fblock, axis=(1, 2)))
+
+
+def _register_block(block: np.ndarray) -> np.ndarray:
+    """Pairwise offsets `(k - 1, 2)` of a block of `k` consecutive projections (any dtype)."""
+    stackreg = _import_stackreg()
+    register = stackreg(stackreg.TRANSLATION).register_stack
+    host = np.ascontiguousarray(block, dtype=np.float64)
+    return _offsets_from_tmats(register(host, reference="previous", suppress_axis_warning=True))
+
+
+def _stackreg(
+    data: Any,
+    *,
+    start: int | None,
+    drift_correction: bool,
+    progress: Callable[[int], Any] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stackreg_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read.
+
+    The series is read once, a block of projections at a time (each block holding the first
+    projection of the next, for the pair across the boundary): the blocks go to the worker
+    processes (or are registered here, pair by pair) and their profiles are summed here.
+    A few blocks are in flight at a time, so the memory stays bounded for a lazy series.
+    """
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    check_series_array(data, min_tilts=3)
+    n, ny, nx = (int(v) for v in data.shape)
     start = check_start(start, n)
     if progress is not None and not callable(progress):
         raise TypeError(
             f"progress is {progress!r}; expected a callable taking the number of newly "
             "registered pairs, or None."
         )
-    stackreg = _import_stackreg()
-    host = np.ascontiguousarray(to_numpy(fdata), dtype=np.float64)
-
-    register = functools.partial(
-        stackreg(stackreg.TRANSLATION).register_stack,
-        reference="previous",
-        suppress_axis_warning=True,
-    )
+    _import_stackreg()
     npairs = n - 1
     offsets = np.zeros((npairs, 2))
+    rows = np.empty((n, ny))
+    cols = np.empty((n, nx))
+    seen = 0  # projections whose profiles are summed
+
+    def take_profiles(i0: int, block: Any) -> None:
+        """Profiles of the projections of ``block`` (first ``i0``) not yet summed."""
+        nonlocal seen
+        fblock = float_block(block[seen - i0 :])
+        if fblock.shape[0] == 0:
+            return
+        xp = get_array_module(fblock)
+        check_block(fblock, xp)
+        rows[seen : seen + fblock.shape[0]] = to_numpy(xp.sum(fblock, axis=2, dtype=xp.float64))
+        cols[seen : seen + fblock.shape[0]] = to_numpy(xp.sum(fblock, axis=1, dtype=xp.float64))
+        seen += fblock.shape[0]
+
+    def check_block(fblock: Any, xp: Any) -> None:
+        """Raise for NaN/inf pixels or constant projections, naming all of the series'."""
+        if bool(xp.isfinite(fblock).all()) and not np.any(_ptp(fblock) == 0):
+            return
+        require_finite(data)
+        flat = [
+            j0 + int(j)
+            for j0, other in projection_blocks(data)
+            for j in np.flatnonzero(_ptp(float_block(other)) == 0)
+        ]
+        raise constant_error(flat)
+
     workers = min(n_workers(), max(1, npairs // 2))
-    if workers > 1 and host.size >= _POOL_MIN_PIXELS:
-        bounds = [*list(range(0, npairs, _PAIRS_PER_TASK)), npairs]
+    if workers > 1 and n * ny * nx >= _POOL_MIN_PIXELS:
         # fork (Linux): "spawn" would re-run a user's script that lacks a __main__ guard
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {
-                pool.submit(register, host[a : b + 1]): (a, b)
-                for a, b in itertools.pairwise(bounds)
-            }
-            for future in as_completed(futures):
-                a, b = futures[future]
-                offsets[a:b] = _offsets_from_tmats(future.result())
-                if progress is not None:
-                    progress(b - a)
+            pending: dict[Any, tuple[int, int]] = {}
+
+            def collect(block: bool) -> None:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED if block else ALL_COMPLETED)
+                for future in done:
+                    a, b = pending.pop(future)
+                    offsets[a:b] = future.result()
+                    if progress is not None:
+                        progress(b - a)
+
+            blocks = projection_blocks(data, step=_PAIRS_PER_TASK, overlap=1)
+            for a, block in blocks:
+                if block.shape[0] < 2:
+                    take_profiles(a, block)
+                    break
+                take_profiles(a, block)
+                host = to_numpy(block)
+                pending[pool.submit(_register_block, host)] = (a, a + host.shape[0] - 1)
+                del block, host
+                while len(pending) >= 2 * workers:
+                    collect(True)
+            if pending:
+                collect(False)
     else:
-        for a in range(npairs):
-            offsets[a] = _offsets_from_tmats(register(host[a : a + 2]))[0]
-            if progress is not None:
-                progress(1)
+        stackreg = _import_stackreg()
+        register = functools.partial(
+            stackreg(stackreg.TRANSLATION).register_stack,
+            reference="previous",
+            suppress_axis_warning=True,
+        )
+        for i0, block in projection_blocks(data, overlap=1):
+            take_profiles(i0, block)
+            host = np.ascontiguousarray(to_numpy(block), dtype=np.float64)
+            for j in range(host.shape[0] - 1):
+                offsets[i0 + j] = _offsets_from_tmats(register(host[j : j + 2]))[0]
+                if progress is not None:
+                    progress(1)
+            del block, host
 
     # offsets[i]: content of projection i + 1 relative to projection i. Projection i
     # must move by -(its content position relative to `start`).
     position = np.zeros((n, 2))
     position[1:] = np.cumsum(offsets, axis=0)
     if drift_correction:
-        xp = get_array_module(fdata)
-        cols = to_numpy(xp.sum(fdata, axis=1, dtype=xp.float64))  # (n, nx), tilt-invariant
-        rows = to_numpy(xp.sum(fdata, axis=2, dtype=xp.float64))  # (n, ny)
-        position[:, 1] = profile_positions(cols)
+        position[:, 1] = profile_positions(cols)  # tilt-invariant column profiles
         position[:, 0] += com_trend(rows, position[:, 0], sigma=_TREND_SIGMA)
-    return -(position - position[start])
+    return -(position - position[start]), rows, cols
