@@ -24,6 +24,7 @@ refuses to replace an existing file unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from collections.abc import Sequence
@@ -314,6 +315,8 @@ def save(
             f"{', '.join(writable)}"
         )
     check_writable(path, overwrite=overwrite)
+    if suffix not in MRC_SUFFIXES:
+        _check_space(path, signal.data)
     tilts = signal.tilts
     with_tilts = bool(np.any(tilts)) and suffix not in HSPY_SUFFIXES
     targets = [path] + ([path.with_suffix(".rawtlt")] if with_tilts else [])
@@ -355,6 +358,31 @@ def save(
                 "filename": path.stem,
                 "extension": path.suffix,
             },
+        )
+
+
+def _check_space(path: Path, data: Any) -> None:
+    """Refuse a HyperSpy/TIFF save that cannot fit: h5py crashes the process on a full disk.
+
+    The uncompressed size is the bound (HSPY's gzip may need less); MRC writes reserve their
+    space with ``posix_fallocate`` instead.
+    """
+    import shutil
+
+    from tomoalign.io._atomic import _PathError
+
+    needed = int(np.prod(data.shape, dtype=object)) * np.dtype(data.dtype).itemsize + 2**20
+    try:
+        free = shutil.disk_usage(path.parent if str(path.parent) else ".").free
+    except OSError:
+        return
+    if free < needed:
+        raise _PathError(
+            errno.ENOSPC,
+            f"no space left on device for {str(path)!r} (needs up to {needed / 2**20:.1f} MB "
+            f"uncompressed, {free / 2**20:.1f} MB free); nothing was written. Free some space "
+            "or save elsewhere",
+            str(path),
         )
 
 

@@ -169,8 +169,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _is_disk_full(exc: BaseException) -> bool:
+    text = str(exc)
     return isinstance(exc, OSError) and (
-        exc.errno in _NO_SPACE or "No space left on device" in str(exc)
+        exc.errno in _NO_SPACE
+        or "No space left on device" in text
+        or "Not enough free space" in text  # tifffile's own check
     )
 
 

@@ -470,6 +470,16 @@ def _no_space(display: str, needed: int, folder: Path) -> OSError:
     )
 
 
+def _add_sums(block: np.ndarray, s1: float, s2: float) -> tuple[float, float]:
+    """Add the sum and the sum of squares of ``block`` in float64, 1 Mi values at a time."""
+    flat = block.reshape(-1)
+    for start in range(0, flat.size, 2**20):
+        piece = flat[start : start + 2**20].astype(np.float64)
+        s1 += float(piece.sum())
+        s2 += float(np.dot(piece, piece))
+    return s1, s2
+
+
 def write_mrc(
     path: Path,
     data: Any,
@@ -533,10 +543,8 @@ def write_mrc(
                     block = np.asarray(block.compute() if lazy else to_numpy(block))
                     block = block.astype(out_dtype, copy=False)
                     if block.size:
-                        b64 = block.astype(np.float64)
-                        lo, hi = min(lo, float(b64.min())), max(hi, float(b64.max()))
-                        s1 += float(b64.sum())
-                        s2 += float(np.square(b64).sum())
+                        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+                        s1, s2 = _add_sums(block, s1, s2)
                         count += block.size
                     f.write(np.ascontiguousarray(block).data)
                     if update is not None:
