@@ -57,9 +57,15 @@ def test_lazy_array_pickles_small(big_mrc):
     assert float(pickle.loads(blob)[3].mean().compute()) == 3.0
 
 
-def test_info_reads_nothing(big_mrc, capsys):
+def test_info_reads_nothing(big_mrc, capsys, monkeypatch):
     from tomoalign.cli import main
+    from tomoalign.io import _mrc
 
+    reads = []
+    real = _mrc._MrcChunks.__getitem__
+    monkeypatch.setattr(
+        _mrc._MrcChunks, "__getitem__", lambda self, key: reads.append(key) or real(self, key)
+    )
     before = _rss_anon_mb()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,6 +73,7 @@ def test_info_reads_nothing(big_mrc, capsys):
     grown = _rss_anon_mb() - before
     assert grown < 50, f"`tomoalign info` grew anonymous memory by {grown:.0f} MB"
     assert "(50, 1024, 1024)" in capsys.readouterr().out
+    assert reads == []  # not one chunk of the data was read
 
 
 def test_chunked_read_and_write_with_progress_bars(tmp_path, stack7, capsys, monkeypatch):

@@ -3,9 +3,11 @@
 Supported formats
 -----------------
 ======================================  ==========================================================
-``.mrc .st .ali .mrcs .preali .rec``    MRC via :mod:`mrcfile` (``lazy=True`` memory-maps),
-                                        pixel size from the header (Å → nm), tilts from an FEI or
-                                        SerialEM extended header when present
+``.mrc .st .ali .mrcs .preali .rec``    MRC via :mod:`mrcfile` (``lazy=True`` reads chunk by
+                                        chunk from the file on compute, nothing before), pixel
+                                        size from the header (Å → nm) or, when it has none, from
+                                        an FEI extended header; tilts from an FEI or SerialEM
+                                        extended header when present
 ``.dm3 .dm4``                           DigitalMicrograph via RosettaSciIO: one stack, or a list
                                         of files with one projection each, sorted by stage tilt
 ``.tif .tiff``                          TIFF stacks via RosettaSciIO
@@ -15,10 +17,18 @@ Supported formats
 Tilt angles are taken, in this order, from the ``tilts`` argument; a file beside the data
 with the same stem (``.rawtlt``, ``.tlt``, ``.mdoc`` or SerialEM's ``name.mrc.mdoc``); the
 file itself (``.hspy`` metadata, MRC extended header, DM stage tilt). When none is found
-the series loads with zero tilts and a warning that says how to give them.
+the series loads with zero tilts and a warning that says how to give them. Tilt files must
+hold angles in (-90, 90] degrees and be under 16 MiB.
+
+Bad files are refused before anything large is allocated: an MRC header is checked against
+the file size first. Exceptions: ``ValueError`` for bad content, ``FileNotFoundError``,
+``IsADirectoryError`` and ``PermissionError`` for paths, ``OSError`` for the system; every
+message is one line naming the file.
 
 Loading never changes the dtype or values. Saving writes a temporary file in the target
-folder and renames it into place, so an interrupted save leaves no partial file, and it
+folder and renames it into place, so an interrupted save leaves no partial file (a killed
+one leaves a temporary ``.{stem}.tomoalign-tmp-{pid}-{random}{suffix}``, removed by the next
+save into that folder), a full disk raises ``OSError`` (``ENOSPC``) naming the file, and it
 refuses to replace an existing file unless ``overwrite=True``.
 """
 
@@ -189,16 +199,22 @@ def load(
 
     Raises
     ------
-    FileNotFoundError
-        When a file does not exist.
+    FileNotFoundError, IsADirectoryError, PermissionError
+        When a file does not exist, is a folder, or cannot be read.
     ValueError
-        For an unknown extension, a corrupt or truncated file, data that is not a 3D series,
-        or a tilt count that does not match the projections.
+        For an unknown extension, a corrupt or truncated file (an MRC header that does not
+        fit the file size is refused before anything is allocated), data that is not a 3D
+        series, a tilt file that is not text, larger than 16 MiB or holds angles outside
+        (-90, 90] degrees, or a tilt count that does not match the projections. The message
+        names the file.
+    OSError
+        For other system errors.
 
     Warns
     -----
     UserWarning
-        When no tilt angles are found.
+        When no tilt angles are found; when an MRC file does not follow MRC2014 (read with
+        mrcfile's permissive mode, with mrcfile's reasons) or is larger than its header says.
 
     Examples
     --------
