@@ -106,8 +106,8 @@ def temporary_name(path: Path) -> Path:
 
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this machine (a zombie counts as gone)."""
-    if pid == os.getpid():
-        return True
+    if pid == os.getpid() or os.name == "nt":
+        return True  # on Windows os.kill(pid, 0) would terminate the process: never probe
     if pid <= 0:
         return False
     try:

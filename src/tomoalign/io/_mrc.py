@@ -528,8 +528,10 @@ def write_mrc(
     starts = range(0, shape[0], step)
     try:
         with open(path, "wb") as f:
+            fallocate = getattr(os, "posix_fallocate", None)  # not on macOS or Windows
             try:
-                os.posix_fallocate(f.fileno(), 0, total)
+                if fallocate is not None:
+                    fallocate(f.fileno(), 0, total)
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise
