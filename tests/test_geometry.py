@@ -64,11 +64,30 @@ def test_round_trip_interior():
     assert float(np.sqrt(np.mean(err**2))) < 0.02 * truth.max()
 
 
-def test_zero_geometry_is_identity_and_outside_is_zero():
+def test_zero_geometry_is_identity_and_outside_continues_the_edge():
     data = np.random.default_rng(0).random((2, 16, 20)).astype(np.float32)
     np.testing.assert_allclose(correct_tilt_axis(data, 0.0, 0.0), data, atol=1e-5)
     moved = correct_tilt_axis(data, 0.0, 100.0)
-    assert not moved.any()
+    # every row reads beyond the last one: the last row, continued
+    np.testing.assert_allclose(moved, np.broadcast_to(data[:, -1:, :], data.shape), atol=1e-5)
+
+
+def test_offset_background_gets_no_frame():
+    # a detector offset (the needle's vacuum is at about -31,900 counts): turning the image
+    # must not fill its corners with 0, a bright frame 31,900 counts above the vacuum
+    data = np.full((2, 32, 32), -31900.0, dtype=np.float32)
+    data[:, 12:20, 8:24] += 5000.0
+    out = correct_tilt_axis(data, 5.0, 2.0, order=1)
+    assert out.max() <= data.max() + 1.0 and out.min() >= data.min() - 1.0
+    np.testing.assert_allclose(out[:, :4, :], -31900.0, atol=1.0)
+
+
+def test_misalign_and_constant_mode_fill_outside_with_zero():
+    data = np.random.default_rng(0).random((2, 16, 20)).astype(np.float32)
+    assert not misalign_tilt_axis(data, 0.0, -100.0).any()
+    assert not correct_tilt_axis(data, 0.0, 100.0, mode="constant").any()
+    with pytest.raises(ValueError, match="mode='wrap'"):
+        correct_tilt_axis(data, 0.0, 1.0, mode="wrap")
 
 
 @pytest.mark.parametrize(

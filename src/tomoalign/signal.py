@@ -359,8 +359,14 @@ class TiltSeries(Signal2D):
         plot_results: bool = False,
         also_shift: bool = False,
         shift_limit: float = 20.0,
+        verify: bool = True,
+        show_progressbar: bool = False,
     ) -> TiltSeries:
-        """Find the tilt axis and return a corrected copy; see :func:`tomoalign.tilt_align`."""
+        """Find the tilt axis and return a corrected copy; see :func:`tomoalign.tilt_align`.
+
+        The correction is refused (with a warning, the input kept) when the data do not
+        support it, and with ``verify`` when it would raise the reprojection error.
+        """
         from tomoalign.align import tilt_align
 
         return tilt_align(
@@ -373,6 +379,8 @@ class TiltSeries(Signal2D):
             plot_results=plot_results,
             also_shift=also_shift,
             shift_limit=shift_limit,
+            verify=verify,
+            show_progressbar=show_progressbar,
         )
 
     def align_other(self, other: Any, *, shift_type: str = "fourier") -> TiltSeries:

@@ -183,13 +183,13 @@ def test_angle_variances_and_their_combination(truth_full):
     # a search that ends on a bound of its range (true axis beyond the limit) has no minimum
     far = _raw(truth_full, 8.0, 0.0, True).astype(np.float64)
     assert _tilt_axis._common_line_angle(far, 2.0)[1] == math.inf
-    ali = correct_tilt_axis(raw, 3.0, 0.0, order=1)
+    ali = correct_tilt_axis(raw, 3.0, 0.0, order=1, mode="constant")
     _r0, _r1, var_r1 = _tilt_axis._column_axis(ali, theta, _tilt_axis._GROUP)
     assert 0.0 < math.degrees(math.sqrt(var_r1)) < 1.0
     # auto = the inverse-variance mean of the common-line angle and the centre-of-mass angle
     a_com = angle_cl
     for _ in range(2):
-        ali = correct_tilt_axis(raw, a_com, 0.0, order=1)
+        ali = correct_tilt_axis(raw, a_com, 0.0, order=1, mode="constant")
         _r0, r1, var_r1 = _tilt_axis._column_axis(ali, theta, _tilt_axis._GROUP)
         a_com += math.degrees(math.atan(r1))
     w_cl = 1 / (var_cl * _tilt_axis._CL_VARIANCE_FACTOR)

@@ -29,11 +29,13 @@ and is applied in this canonical order, by :func:`align_other` as by the methods
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
+from tomoalign._progress import progress_bar
 from tomoalign._shift import apply_shifts, common_area
 
 __all__ = ["align_other", "compose_tilt_axis", "shift_crop", "tilt_align"]
@@ -82,8 +84,22 @@ def tilt_align(
     plot_results: bool = False,
     also_shift: bool = False,
     shift_limit: float = 20.0,
+    verify: bool = True,
+    show_progressbar: bool = False,
 ) -> Any:
     """Find the tilt axis (angle and offset) and return a corrected copy.
+
+    The correction is applied only when the data support it. It is refused, with a
+    ``UserWarning`` naming the value, and the input returned as an unchanged copy when
+
+    * the offset puts the axis more than a quarter of the image height from the centre
+      (``|offset| > ny / 4``: an axis that far off is a failed estimate, not a geometry a
+      microscope produces), or the angle lies on the bound ``+-limit`` of the search;
+    * with ``verify`` (default), the corrected series is less consistent than the input:
+      its :func:`~tomoalign.reprojection_error` (background subtracted, non-negative SIRT,
+      16 x-columns) is higher, by more than 0.1 %. This costs two small reconstructions
+      (a few seconds) and guarantees that ``tilt_align`` never makes a series worse by
+      that measure.
 
     Parameters
     ----------
@@ -111,13 +127,25 @@ def tilt_align(
         summed non-negative SIRT reconstruction of the central slice.
     shift_limit : float, default 20
         MaxImage with ``also_shift``: largest offset searched, pixels.
+    verify : bool, default True
+        Keep the input when the correction raises the reprojection error (see above).
+        ``False`` applies any plausible estimate, as ETSpy does.
+    show_progressbar : bool, default False
+        Show a tqdm bar over the steps (estimate, correction, the two checks).
 
     Returns
     -------
     TomoStack
         The corrected copy (float32 for integer input), with ``metadata.Tomography``
         ``tiltaxis``, ``yshift`` and ``xshift`` set as described in the module docstring
-        (composed with any correction the input already had).
+        (composed with any correction the input already had); or, when the correction is
+        refused, an unchanged copy of the input.
+
+    Warns
+    -----
+    UserWarning
+        When the correction is refused; the message names the angle and offset found and
+        why they were not applied.
 
     Raises
     ------
@@ -140,26 +168,88 @@ def tilt_align(
     tilts = require_tilts(
         stack.tilts if stack.has_tilts else None, stack.n_tilts, method="tilt-axis alignment"
     )
-    if method == "CoM":
-        angle, offset = _tilt_axis.tilt_axis_com(data, tilts, slices=slices, nslices=nslices)
-        found = (angle, offset, 0.0)
-    elif method == "MaxImage":
-        angle = _tilt_axis.tilt_axis_maximage(data, limit=limit, delta=delta)
-        offset = 0.0
-        if also_shift:
-            offset = _tilt_axis.maximage_offset(data, tilts, angle=angle, shift_limit=shift_limit)
-        found = (angle, offset, 0.0)
-        if plot_results:
-            _plot_maximage(data, angle)
-    else:
-        angle, offset = _tilt_axis.tilt_axis_auto(data, tilts, limit=limit)
-        found = (angle, offset, 0.0)
-    corrected = _per_projection(correct_tilt_axis, data, found[0], found[1], xshift=found[2])
+    steps = 4 if verify else 2
+    with progress_bar(show_progressbar, steps, f"tilt axis ({method})") as update:
+        tick = update or (lambda _k: None)
+        if method == "CoM":
+            angle, offset = _tilt_axis.tilt_axis_com(data, tilts, slices=slices, nslices=nslices)
+        elif method == "MaxImage":
+            angle = _tilt_axis.tilt_axis_maximage(data, limit=limit, delta=delta)
+            offset = 0.0
+            if also_shift:
+                offset = _tilt_axis.maximage_offset(
+                    data, tilts, angle=angle, shift_limit=shift_limit
+                )
+            if plot_results:
+                _plot_maximage(data, angle)
+        else:
+            angle, offset = _tilt_axis.tilt_axis_auto(data, tilts, limit=limit)
+        tick(1)
+        found = (float(angle), float(offset), 0.0)
+        ny = int(data.shape[1])
+        why = ""
+        if abs(found[1]) > ny / 4:
+            why = f"the offset is more than a quarter of the image height ({ny} px) from the centre"
+        elif method != "CoM" and abs(found[0]) >= limit - 0.01:
+            why = f"the angle lies on the bound of the search (limit={limit:g} degrees)"
+        if why:
+            return _refuse(stack, method, found, why)
+        corrected = _per_projection(correct_tilt_axis, data, found[0], found[1], xshift=found[2])
+        tick(1)
+        if verify:
+            before = _consistency(data, tilts)
+            tick(1)
+            after = _consistency(corrected, tilts)
+            tick(1)
+            if after > before * (1.0 + _VERIFY_TOLERANCE):
+                return _refuse(
+                    stack,
+                    method,
+                    found,
+                    f"the corrected series is less consistent than the input (reprojection "
+                    f"error {after:.4f} against {before:.4f})",
+                )
     out = stack._deepcopy_with_new_data(corrected)
     total = compose_tilt_axis(_geometry_of(stack), found)
     md = out.metadata.Tomography
     md.tiltaxis, md.yshift, md.xshift = (float(v) for v in total)
     return out
+
+
+#: x-columns reconstructed by the consistency check of :func:`tilt_align`.
+_VERIFY_COLUMNS = 16
+#: Relative rise of that reprojection error below which a correction still counts as no
+#: worse: a correction of ~0 (a second ``tilt_align``) moves it by about 1e-5 either way.
+_VERIFY_TOLERANCE = 1e-3
+
+
+def _consistency(data: Any, tilts: np.ndarray) -> float:
+    """The reprojection error that :func:`tilt_align` compares (see there)."""
+    from tomoalign._backend import to_numpy
+    from tomoalign.reconstruction import reprojection_error
+
+    return reprojection_error(to_numpy(data), tilts, nslices=_VERIFY_COLUMNS)
+
+
+def _refuse(stack: Any, method: str, found: tuple[float, float, float], why: str) -> Any:
+    """Warn that the tilt-axis correction ``found`` is not applied; return a copy."""
+    warnings.warn(
+        f"tilt_align({method!r}) found the tilt axis at {found[0]:+.2f} degrees, offset "
+        f"{found[1]:+.2f} px, and did not apply it: {why}. The series is returned unchanged "
+        "(metadata.Tomography.tiltaxis and yshift kept); check the alignment, or correct the "
+        "axis by hand",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
+    return stack.deepcopy()
+
+
+def _user_stacklevel() -> int:
+    """Stack level of the first frame outside tomoalign (the user's line) for a warning."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tomoalign"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _per_projection(func: Any, data: Any, *args: Any, **kwargs: Any) -> Any:

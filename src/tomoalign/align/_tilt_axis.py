@@ -31,6 +31,7 @@ import numpy as np
 
 from tomoalign._backend import to_numpy
 from tomoalign._validation import float_series, format_indices, require_tilts
+from tomoalign.align._background import subtract_background
 from tomoalign.align._profiles import support, windowed_com
 
 __all__ = ["maximage_offset", "tilt_axis_auto", "tilt_axis_com", "tilt_axis_maximage"]
@@ -347,7 +348,7 @@ def maximage_offset(
             f"shift_limit={shift_limit!r}; expected an integer from 1 to {math.ceil(ny / 2) - 1} "
             "(pixels, less than half the image height)"
         )
-    ali = correct_tilt_axis(fdata, a, 0.0) if a != 0.0 else fdata
+    ali = correct_tilt_axis(fdata, a, 0.0, mode="constant") if a != 0.0 else fdata
     sino = np.asarray(ali[:, :, nx // 2], dtype=np.float32)  # (n, ny)
     shifts = np.arange(-int(shift_limit), int(shift_limit))
     stack = np.stack([np.roll(sino, int(s), axis=1) for s in shifts], axis=2)
@@ -597,8 +598,10 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
     data : array_like
         Raw tilt series, `(n_tilts, ny, nx)`, at least 3 projections, finite, aligned for
         translations (no jumps between projections), with the object inside the field of
-        view and a background near 0 outside it (as HAADF-STEM). Integer or float; not
-        modified.
+        view and brighter than a uniform background (as HAADF-STEM). The background level
+        (:func:`~tomoalign.align._background.background_level`, from the rows outside the
+        object) is subtracted first, so a detector offset does not matter. Integer or
+        float; not modified.
     tilts : array_like
         Tilt angles in degrees, `(n_tilts,)`, not all zero.
     limit : float, default 10.0
@@ -663,11 +666,14 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
             f"images of {ny} x {nx} px are too small to find the tilt axis; "
             "tilt_axis_auto needs at least 16 x 16 px"
         )
+    # Both statistics weigh pixels by their value: the vacuum must be at 0 (the needle's
+    # int16 HAADF stores it at about -31,900 counts).
+    fdata = subtract_background(fdata)
     angle_cl, var_cl = _common_line_angle(fdata, limit)
     angle = angle_cl
     var_com = math.inf
     for _ in range(2):
-        ali = correct_tilt_axis(fdata, angle, 0.0, order=1)
+        ali = correct_tilt_axis(fdata, angle, 0.0, order=1, mode="constant")
         r0, r1, var_r1 = _column_axis(ali, theta, _GROUP)
         angle += math.degrees(math.atan(r1))
         var_com = math.degrees(math.sqrt(var_r1)) ** 2
@@ -679,7 +685,7 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
     var_cl *= _CL_VARIANCE_FACTOR
     if 0 < var_cl < math.inf and var_com > 0:
         angle = (angle_cl / var_cl + angle / var_com) / (1.0 / var_cl + 1.0 / var_com)
-    ali = correct_tilt_axis(fdata, angle, 0.0, order=1)
+    ali = correct_tilt_axis(fdata, angle, 0.0, order=1, mode="constant")
     r0 = _column_axis(ali, theta, _GROUP)[0]
     return angle, r0 / math.cos(math.radians(angle))
 
