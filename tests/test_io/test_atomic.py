@@ -195,3 +195,18 @@ def test_filename_is_restored_after_a_failed_save(tmp_path, stack7, monkeypatch)
         stack7.save(tmp_path / "second.hspy")
     assert stack7.tmp_parameters.filename == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first.hspy"]
+
+
+def test_a_file_that_appears_during_the_write_is_not_replaced(tmp_path):
+    first, second = tmp_path / "a.mrc", tmp_path / "a.rawtlt"
+
+    def writer(tmp, tmp_tilts):
+        tmp.write_bytes(b"new")
+        tmp_tilts.write_bytes(b"new")
+        second.write_bytes(b"someone else's")  # appears after the check
+
+    with pytest.raises(FileExistsError, match=r"a\.rawtlt' already exists") as info:
+        atomic_write([first, second], writer, overwrite=False)
+    assert info.value.filename == str(second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rawtlt"]  # a.mrc rolled back
+    assert second.read_bytes() == b"someone else's"

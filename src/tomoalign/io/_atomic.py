@@ -73,12 +73,7 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"cannot write to {str(path)!r}: it is a folder; give a file name")
     if path.exists() and not overwrite:
-        raise _FileExists(
-            errno.EEXIST,
-            f"{str(path)!r} already exists; pass overwrite=True to replace it, or choose "
-            "another name",
-            str(path),
-        )
+        raise _exists(path)
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise NotADirectoryError(
@@ -218,8 +213,9 @@ def atomic_write(
         tmps = [stack.enter_context(_temporary_sibling(p)) for p in paths]
         try:
             writer(*tmps)
-            for tmp, final in zip(tmps, paths, strict=True):
-                os.replace(tmp, final)
+            _place_all(tmps, paths, overwrite=overwrite)
+        except FileExistsError:
+            raise
         except OSError as exc:
             # Judge "disk full" while the temporaries still take their space: some writers
             # (tifffile) say only "N requested and M written".
@@ -243,6 +239,45 @@ def atomic_write(
         raise full
     for folder in dict.fromkeys(p.parent for p in paths):
         _fsync_folder(folder)
+
+
+def _exists(path: Path) -> FileExistsError:
+    return _FileExists(
+        errno.EEXIST,
+        f"{str(path)!r} already exists; pass overwrite=True to replace it, or choose another name",
+        str(path),
+    )
+
+
+def _place_all(tmps: list[Path], paths: list[Path], *, overwrite: bool) -> None:
+    """Rename the temporaries into place.
+
+    Without ``overwrite`` each is hard-linked to its final name (which fails if a file
+    appeared there since the check) and then unlinked, so a file created meanwhile by
+    someone else is never replaced; the files placed so far are removed again when a later
+    one fails. File systems without hard links fall back to a checked rename.
+    """
+    if overwrite:
+        for tmp, final in zip(tmps, paths, strict=True):
+            os.replace(tmp, final)
+        return
+    placed: list[Path] = []
+    try:
+        for tmp, final in zip(tmps, paths, strict=True):
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise _exists(final) from None
+            except OSError:  # no hard links here (FAT, some network file systems)
+                if final.exists():
+                    raise _exists(final) from None
+                os.replace(tmp, final)
+            placed.append(final)
+    except BaseException:
+        for final in placed:
+            with contextlib.suppress(OSError):
+                final.unlink()
+        raise
 
 
 def _little_space(folder: Path) -> bool:
