@@ -111,7 +111,7 @@ BLOCK_BYTES = 64 * 2**20
 
 
 def projection_blocks(
-    data: Any, *, nbytes: int = BLOCK_BYTES, overlap: int = 0, step: int | None = None
+    data: Any, *, nbytes: int | None = None, overlap: int = 0, step: int | None = None
 ) -> Iterator[tuple[int, Any]]:
     """Blocks of consecutive projections of a `(n_tilts, ny, nx)` series, one at a time.
 
@@ -122,8 +122,9 @@ def projection_blocks(
     ----------
     data : array
         The series, NumPy, CuPy or dask.
-    nbytes : int
-        About this many bytes of float32 projections per block (at least one projection).
+    nbytes : int, optional
+        About this many bytes of float32 projections per block (at least one projection);
+        default :data:`BLOCK_BYTES`.
     overlap : int
         Each block also holds the first ``overlap`` projections of the next one (for
         neighbour pairs that cross a block boundary).
@@ -137,7 +138,7 @@ def projection_blocks(
     """
     n, ny, nx = (int(v) for v in data.shape)
     if step is None:
-        step = max(1, nbytes // max(1, ny * nx * 4))
+        step = max(1, (nbytes or BLOCK_BYTES) // max(1, ny * nx * 4))
     for i0 in range(0, n, step):
         block = data[i0 : min(n, i0 + step + overlap)]
         if is_dask_array(block):

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from tomoalign._backend import (
-    BLOCK_BYTES,
     fft_kwargs,
     get_array_module,
     is_dask_array,
@@ -74,7 +73,7 @@ def series_profiles(
     data: Any,
     *,
     progress: Callable[[int], Any] | None = None,
-    nbytes: int = BLOCK_BYTES,
+    nbytes: int | None = None,
 ) -> tuple[Any, Any]:
     """Row and column profiles of every projection, read a block of projections at a time.
 
@@ -86,8 +85,9 @@ def series_profiles(
         at a time (:func:`tomoalign._backend.projection_blocks`), never whole.
     progress : callable, optional
         Called with the number of projections of each block once it is summed.
-    nbytes : int
-        About this many bytes of float32 projections per block.
+    nbytes : int, optional
+        About this many bytes of float32 projections per block; default
+        :data:`tomoalign._backend.BLOCK_BYTES`.
 
     Returns
     -------
