@@ -19,7 +19,7 @@ import numpy as np
 
 from tomoalign._backend import is_cupy_array, is_dask_array, to_device, to_numpy
 from tomoalign._progress import progress_bar
-from tomoalign._shift import apply_shifts, check_shift_type, common_area
+from tomoalign._shift import apply_shifts, check_shift_type, crop_area
 from tomoalign.align._plausibility import warn_if_implausible
 
 __all__ = ["AlignmentMethod", "align_stack", "estimate_shifts", "stack_register"]
@@ -129,8 +129,9 @@ def estimate_shifts(
     start : int, optional
         Reference projection of the neighbour chain (PC, StackReg); default the central one.
     progress : callable, optional
-        Called with the number of projections (or neighbour pairs) newly done, tqdm
-        ``update`` style, where the method reports progress (PC, StackReg).
+        Called with the number of projections newly read (PC, COM-CL; COM reads the series
+        twice, so its calls add up to ``2 * n_tilts``) or neighbour pairs newly registered
+        (StackReg), tqdm ``update`` style, a block of projections at a time.
     **options
         The chosen method's own keyword options (e.g. ``upsample_factor``, ``bandpass`` for
         PC; ``xrange``, ``p``, ``nslices`` for COM; ``com_ref_index``, ``cl_ref_index``,
@@ -259,7 +260,8 @@ def align_stack(
         Reference projection for the neighbour chain of PC and StackReg; default the central
         projection.
     show_progressbar : bool, default False
-        Show a tqdm progress bar.
+        Show a tqdm progress bar; it advances as blocks of projections are read (twice for
+        COM) or neighbour pairs registered (StackReg).
     xrange : tuple of int, optional
         COM: the x range (px) used for conservation of mass; default the central 3/5.
     p : int, default 20
@@ -335,7 +337,8 @@ def align_stack(
     data = to_device(stack.data, cuda)
     kind = check_shift_type(shift_type)  # before any work: a typo fails at once
     shared = member is AlignmentMethod.PC and kind == "fourier" and not is_dask_array(data)
-    with progress_bar(show_progressbar, stack.n_tilts, f"{member.value} alignment") as update:
+    steps = _progress_steps(member, stack.n_tilts)
+    with progress_bar(show_progressbar, steps, f"{member.value} alignment") as update:
         if shared:
             # One Fourier transform per projection serves the estimate and the shift.
             from tomoalign.align._phase_correlation import _pc_align, phase_correlation_align
@@ -353,6 +356,19 @@ def align_stack(
     return _aligned_copy(stack, aligned, shifts, crop=crop)
 
 
+def _progress_steps(member: AlignmentMethod, n_tilts: int) -> int:
+    """What the method's ``progress`` calls add up to: projections read, or pairs registered.
+
+    PC and COM-CL read the series once, COM twice (the profiles, then the tracked slices), a
+    block of projections at a time; StackReg reports each neighbour pair registered.
+    """
+    if member is AlignmentMethod.COM:
+        return 2 * n_tilts
+    if member is AlignmentMethod.STACK_REG:
+        return n_tilts - 1
+    return n_tilts
+
+
 def _aligned_copy(stack: Any, aligned: Any, shifts: np.ndarray, *, crop: bool) -> Any:
     """The aligned copy of ``stack`` holding ``aligned``, with accumulated shifts, cropped."""
     if is_cupy_array(aligned):  # computed on the GPU; the signal holds NumPy data
@@ -362,7 +378,7 @@ def _aligned_copy(stack: Any, aligned: Any, shifts: np.ndarray, *, crop: bool) -
     out.shifts = total
     if crop:
         area = total if not stack.metadata.Tomography.cropped else shifts
-        ys, xs = common_area(area, stack.data.shape)
+        ys, xs = crop_area(area, stack.data.shape)
         out = out.isig[xs, ys]
         out.metadata.Tomography.cropped = True
     return out
