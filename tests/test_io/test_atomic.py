@@ -210,3 +210,14 @@ def test_a_file_that_appears_during_the_write_is_not_replaced(tmp_path):
     assert info.value.filename == str(second)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rawtlt"]  # a.mrc rolled back
     assert second.read_bytes() == b"someone else's"
+
+
+def test_errors_pickle_and_show_standard_names(tmp_path, stack7):
+    import pickle
+
+    stack7.save(tmp_path / "s.mrc")
+    with pytest.raises(FileExistsError) as info:
+        stack7.save(tmp_path / "s.mrc")
+    assert type(info.value).__name__ == "FileExistsError"
+    back = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(back, FileExistsError) and back.filename == str(tmp_path / "s.mrc")

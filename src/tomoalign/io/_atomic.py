@@ -46,9 +46,19 @@ class _PathError(OSError):
     def __str__(self) -> str:
         return str(self.strerror)
 
+    def __reduce__(self) -> tuple:
+        # Unpickles (across processes) as the plain builtin with the same errno and filename.
+        return (OSError, (self.errno, self.strerror, self.filename))
+
 
 class _FileExists(_PathError, FileExistsError):
     """``FileExistsError`` with ``errno``, ``filename`` and a one-line message."""
+
+
+# Tracebacks and ``type(exc).__name__`` show the standard names (pickling gives the builtins).
+for _cls, _name in ((_PathError, "OSError"), (_FileExists, "FileExistsError")):
+    _cls.__name__ = _cls.__qualname__ = _name
+    _cls.__module__ = "builtins"
 
 
 def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
