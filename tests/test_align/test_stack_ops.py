@@ -9,14 +9,15 @@ from tomoalign.align._stack_ops import compose_tilt_axis
 @pytest.mark.parametrize(
     ("shifts", "expected"),
     [
-        # (dy range, dx range) -> kept (y slice, x slice) of a (64, 80) image
-        ([[0, 0], [4, 2.5], [1.2, 0]], (slice(4, 64), slice(3, 80))),
-        ([[0, 0], [-4, -2.5], [-1.2, 0]], (slice(0, 60), slice(0, 77))),
-        ([[3, -2], [-1.5, 4], [0, 0]], (slice(3, 62), slice(4, 78))),
+        # (dy range, dx range) -> kept (y slice, x slice) of a (64, 80) image: the common
+        # area, its rows then made symmetric about the centre row (the tilt axis) 31.5
+        ([[0, 0], [4, 2.5], [1.2, 0]], (slice(4, 60), slice(3, 80))),
+        ([[0, 0], [-4, -2.5], [-1.2, 0]], (slice(4, 60), slice(0, 77))),
+        ([[3, -2], [-1.5, 4], [0, 0]], (slice(3, 61), slice(4, 78))),
     ],
     ids=["positive", "negative", "mixed"],
 )
-def test_shift_crop_keeps_exactly_the_common_area(shifts, expected):
+def test_shift_crop_keeps_the_common_area_centred_on_the_axis(shifts, expected):
     data = np.arange(3 * 64 * 80, dtype=np.float32).reshape(3, 64, 80)
     stack = tomoalign.TomoStack(data, tilts=[-10, 0, 10], shifts=shifts)
     out = tomoalign.shift_crop(stack)
@@ -33,7 +34,14 @@ def test_shift_crop_etspy_case_is_not_empty():
     data = np.ones((5, 64, 80), np.float32)
     shifts = np.column_stack([np.linspace(0, 4, 5), np.linspace(4, 0, 5)])
     out = tomoalign.TomoStack(data, shifts=shifts).shift_crop()
-    assert out.data.shape == (5, 60, 76)
+    assert out.data.shape == (5, 56, 76)  # rows 4..59: symmetric about the axis
+
+
+def test_crop_that_cannot_keep_the_axis_says_so():
+    # every projection moved 40 px down: the rows they share (40..63) miss the centre row
+    stack = tomoalign.TomoStack(np.ones((3, 64, 8)), shifts=[[40, 0], [40, 0], [40, 0]])
+    with pytest.raises(ValueError, match=r"centre row 31\.5"):
+        stack.shift_crop()
 
 
 def test_shift_crop_twice_warns_and_keeps(stack7):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from tomoalign._progress import progress_bar
-from tomoalign._shift import apply_shifts, common_area
+from tomoalign._shift import apply_shifts, crop_area
 
 __all__ = ["align_other", "compose_tilt_axis", "shift_crop", "tilt_align"]
 
@@ -284,7 +284,9 @@ def shift_crop(stack: Any) -> Any:
 
     Each axis is cropped by its own shifts: a shift of ``s > 0`` px along an axis leaves the
     first ``ceil(s)`` pixels uncovered, ``s < 0`` the last ``ceil(-s)``
-    (:func:`tomoalign._shift.common_area`). ETSpy 1.3.0 swaps the axes here and returns an
+    (:func:`tomoalign._shift.common_area`); across the tilt axis the rows kept are then
+    made symmetric about the centre row, so that the crop does not move the tilt axis
+    (:func:`tomoalign._shift.crop_area`). ETSpy 1.3.0 swaps the axes here and returns an
     empty stack when no shift is negative.
 
     Parameters
@@ -311,7 +313,7 @@ def shift_crop(stack: Any) -> Any:
             stacklevel=2,
         )
         return stack.deepcopy()
-    ys, xs = common_area(stack.shifts, stack.data.shape)
+    ys, xs = crop_area(stack.shifts, stack.data.shape)
     out = stack.isig[xs, ys].deepcopy()
     out.metadata.Tomography.cropped = True
     return out
@@ -363,7 +365,7 @@ def align_other(stack: Any, other: Any, *, shift_type: str = "fourier") -> Any:
     shape = tuple(target.data.shape[1:])
     expected = tuple(stack.data.shape[1:])
     if stack.metadata.Tomography.cropped:
-        ys, xs = common_area(shifts, (len(shifts), *shape))
+        ys, xs = crop_area(shifts, (len(shifts), *shape))
         cropped_shape = (ys.stop - ys.start, xs.stop - xs.start)
         if cropped_shape != expected:
             raise ValueError(
@@ -379,7 +381,7 @@ def align_other(stack: Any, other: Any, *, shift_type: str = "fourier") -> Any:
     out = target._deepcopy_with_new_data(apply_shifts(target.data, shifts, shift_type=shift_type))
     out.shifts = target.shifts + shifts
     if stack.metadata.Tomography.cropped:
-        ys, xs = common_area(shifts, out.data.shape)
+        ys, xs = crop_area(shifts, out.data.shape)
         out = out.isig[xs, ys]
         out.metadata.Tomography.cropped = True
     angle, offset, xshift = _geometry_of(stack)
