@@ -57,6 +57,16 @@ def test_xrange_and_nslices_options(series):
     assert max(rms_error(found, true, TILTS)) < 0.05
 
 
+def test_nslices_bounded_on_wide_images():
+    """On images wider than 100 px, nslices stops at 100 (the fit grows as its square)."""
+    rng = np.random.default_rng(0)
+    data = rng.random((5, 32, 160)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"nslices is 2048; expected an integer in \[1, 100\]"):
+        com_shifts(data, np.linspace(-60, 60, 5), nslices=2048, p=4)
+    with pytest.raises(ValueError, match=r"nslices is 101; expected .*\[1, 100\] \(at most 100"):
+        com_shifts(data, np.linspace(-60, 60, 5), nslices=101, p=4)
+
+
 def test_search_in_groups_is_identical(series, monkeypatch):
     """The integer search over lags in small groups (bounded memory) gives the same bits."""
     import tomoalign.align._center_of_mass as module

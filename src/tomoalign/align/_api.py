@@ -265,14 +265,15 @@ def align_stack(
     xrange : tuple of int, optional
         COM: the x range (px) used for conservation of mass; default the central 3/5.
     p : int, default 20
-        COM: search range (px) of the conservation-of-mass shift along the tilt axis.
+        COM: search range (px) of the conservation-of-mass shift along the tilt axis, less
+        than the image width.
     nslices : int, default 20
-        COM: number of x-slices used for the center-of-mass fit.
+        COM: number of x-slices used for the center-of-mass fit, at most 100.
     cuda : bool, default False
         Run the array code on the GPU with CuPy; without CuPy or a GPU, warn once and compute
         the same result on the CPU.
     upsample_factor : int, default 3
-        PC: subpixel precision is ``1 / upsample_factor`` px.
+        PC: subpixel precision is ``1 / upsample_factor`` px; 1 to 100.
     com_ref_index : int, optional
         COM-CL: the image row (px) onto which each projection's center of mass is moved;
         default the central row ``ny // 2``.
@@ -281,7 +282,7 @@ def align_stack(
     cl_resolution : float, default 0.05
         COM-CL: subpixel precision (px) of the common-line search; must be < 0.5.
     cl_div_factor : int, default 8
-        COM-CL: number of parts each search interval is divided into per iteration.
+        COM-CL: number of parts each search interval is divided into per iteration; 2 to 100.
     shift_type : {"fourier", "interp"}, default "fourier"
         How shifts are applied: Fourier shift (periodic boundary) or cubic-spline
         interpolation (zero outside).

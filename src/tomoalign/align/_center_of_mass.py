@@ -23,6 +23,10 @@ from ._profiles import float_block, series_profiles, shift_lines, support, windo
 
 __all__ = ["com_shifts"]
 
+#: Most x-slices tracked: the robust fit of their centres of mass is a dense least-squares
+#: problem of ``n_tilts * nslices`` rows by ``n_tilts + 2 * nslices`` columns (nslices = 2048
+#: on 61 projections would take 4 GB), and 100 slices already average the noise well.
+MAX_SLICES = 100
 #: Smallest width (pixels) of the window over which mass profiles are compared.
 _MIN_WINDOW = 8
 #: Bytes of candidate profiles compared at once by the integer search (bounds its memory for
@@ -110,7 +114,8 @@ def com_shifts(
     p : int
         Search range for the x shift, pixels (``|dx| <= p``), ``0 <= p < nx``. Default 20.
     nslices : int
-        Number of x-slices (columns) tracked for the y shift, ``1 <= nslices <= nx``.
+        Number of x-slices (columns) tracked for the y shift,
+        ``1 <= nslices <= min(nx, 100)``.
         Default 20.
     progress : callable, optional
         Called with the number of projections read since the previous call (tqdm
@@ -131,7 +136,8 @@ def com_shifts(
     ValueError
         For a stack that is not 3-D, has fewer than 3 projections, non-finite pixels or
         constant projections; missing or all-zero tilts; an ``xrange`` outside the image
-        or too narrow for ``p``; ``p`` outside ``[0, nx)``; ``nslices`` outside ``[1, nx]``.
+        or too narrow for ``p``; ``p`` outside ``[0, nx)``; ``nslices`` outside
+        ``[1, min(nx, 100)]``.
 
     Notes
     -----
@@ -178,14 +184,18 @@ def _com(
             "less than the image width)."
         )
     p = int(p)
+    most = min(nx, MAX_SLICES)
     if (
         isinstance(nslices, bool)
         or not isinstance(nslices, (int, np.integer))
-        or not 1 <= nslices <= nx
+        or not 1 <= nslices <= most
     ):
-        raise ValueError(
-            f"nslices is {nslices!r}; expected an integer in [1, {nx}] (the image width)."
+        why = (
+            "the image width"
+            if most == nx
+            else f"at most {MAX_SLICES}; the fit grows as its square"
         )
+        raise ValueError(f"nslices is {nslices!r}; expected an integer in [1, {most}] ({why}).")
     if xrange is None:
         # ETSpy's default: compare the central 3/5 directly (profiles are shifted
         # periodically, so the search range needs no margin inside it).
