@@ -32,15 +32,14 @@ from tomoalign.datasets._simulate import (
 
 __all__ = ["add_noise", "misalign", "needle", "phantom_series"]
 
-NEEDLE_PIXEL_NM = 3.36
-
 
 def needle(lazy: bool = False) -> Any:
     """The experimental HAADF-STEM tilt series of a needle specimen (ETSpy's test data).
 
     77 projections of 256 x 256 px (int16 as stored), tilts -76..+76 degrees in 2 degree
-    steps, 3.36 nm pixels (from the acquisition log, ``HAADF.txt``; the MRC header does not
-    hold it). Real drift and wobble of tens of pixels, no ground truth. Provenance and
+    steps, 3.36 nm pixels (the standard MRC header holds IMOD's 1 Angstrom placeholder; the
+    reader takes the size from the file's FEI extended header, as the acquisition log
+    ``HAADF.txt`` has it). Real drift and wobble of tens of pixels, no ground truth. Provenance and
     licence: ``datasets/data/PROVENANCE.md`` in the package.
 
     Parameters
@@ -60,9 +59,6 @@ def needle(lazy: bool = False) -> Any:
         # The file is an older FEI MRC without the MRC2014 "MAP " identifier; that is known.
         warnings.filterwarnings("ignore", message=".*permissive mode", category=UserWarning)
         stack = load(path, tilts=np.asarray(_read_rawtlt(folder)), lazy=lazy)
-    for axis in stack.axes_manager.signal_axes:
-        axis.scale = NEEDLE_PIXEL_NM
-        axis.units = "nm"
     stack.metadata.General.title = "needle (HAADF STEM)"
     return stack
 
