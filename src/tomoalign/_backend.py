@@ -142,7 +142,9 @@ def projection_blocks(
     for i0 in range(0, n, step):
         block = data[i0 : min(n, i0 + step + overlap)]
         if is_dask_array(block):
-            block = np.asarray(block.compute())
+            # in this thread: a block is a chunk or two, and no thread pool is left running
+            # when StackReg forks its worker processes
+            block = np.asarray(block.compute(scheduler="synchronous"))
         yield i0, block
 
 
