@@ -86,6 +86,7 @@ def run_one(folder: Path, method: str) -> dict:
     true = np.load(folder / "truth.npy")
     err = rms_error(found, true, tilts)
     target.unlink(missing_ok=True)
+    target.with_suffix(".rawtlt").unlink(missing_ok=True)
     return {
         "method": method,
         "shape": list(stack.data.shape),
