@@ -94,7 +94,8 @@ def tilt_align(
 
     * the offset puts the axis more than a quarter of the image height from the centre
       (``|offset| > ny / 4``: an axis that far off is a failed estimate, not a geometry a
-      microscope produces), or the angle lies on the bound ``+-limit`` of the search;
+      microscope produces), or the angle lies more than 1 degree beyond ``+-limit``, the
+      range searched;
     * with ``verify`` (default), the corrected series is less consistent than the input:
       its :func:`~tomoalign.reprojection_error` (background subtracted, non-negative SIRT,
       16 x-columns) is higher, by more than 0.1 %. This costs two small reconstructions
@@ -190,8 +191,8 @@ def tilt_align(
         why = ""
         if abs(found[1]) > ny / 4:
             why = f"the offset is more than a quarter of the image height ({ny} px) from the centre"
-        elif method != "CoM" and abs(found[0]) >= limit - 0.01:
-            why = f"the angle lies on the bound of the search (limit={limit:g} degrees)"
+        elif method != "CoM" and abs(found[0]) > limit + _ANGLE_MARGIN:
+            why = f"the angle lies beyond the range searched (limit={limit:g} degrees)"
         if why:
             return _refuse(stack, method, found, why)
         corrected = _per_projection(correct_tilt_axis, data, found[0], found[1], xshift=found[2])
@@ -218,6 +219,9 @@ def tilt_align(
 
 #: x-columns reconstructed by the consistency check of :func:`tilt_align`.
 _VERIFY_COLUMNS = 16
+#: Degrees by which an angle may exceed ``limit`` (the centre-of-mass refinement of "auto" can
+#: carry an axis at the limit a little beyond it) before it counts as outside the search.
+_ANGLE_MARGIN = 1.0
 #: Relative rise of that reprojection error below which a correction still counts as no
 #: worse: a correction of ~0 (a second ``tilt_align``) moves it by about 1e-5 either way.
 _VERIFY_TOLERANCE = 1e-3
