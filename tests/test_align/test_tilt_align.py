@@ -134,3 +134,18 @@ def test_bad_input(stack, match):
 def test_unknown_method(truth):
     with pytest.raises(ValueError, match=r"unknown tilt-axis method 'Hough'; valid methods are"):
         truth.tilt_align("Hough")
+
+
+@pytest.mark.parametrize(
+    ("found", "why"),
+    [((2.0, 100.0), "quarter of the image height"), ((12.5, 0.0), "beyond the range searched")],
+)
+def test_implausible_axis_is_refused(truth, monkeypatch, found, why):
+    from tomoalign.align import _tilt_axis
+
+    monkeypatch.setattr(_tilt_axis, "tilt_axis_auto", lambda *a, **k: found)
+    with pytest.warns(UserWarning, match=why) as caught:
+        kept = truth.tilt_align()
+    assert caught[0].filename == __file__  # the warning points at the user's line
+    np.testing.assert_array_equal(kept.data, truth.data)
+    assert kept.metadata.Tomography.tiltaxis == truth.metadata.Tomography.tiltaxis

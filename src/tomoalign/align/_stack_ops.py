@@ -29,7 +29,6 @@ and is applied in this canonical order, by :func:`align_other` as by the methods
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from typing import Any
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from tomoalign._progress import progress_bar
 from tomoalign._shift import apply_shifts, crop_area
+from tomoalign.align._plausibility import _stacklevel
 
 __all__ = ["align_other", "compose_tilt_axis", "shift_crop", "tilt_align"]
 
@@ -243,17 +243,9 @@ def _refuse(stack: Any, method: str, found: tuple[float, float, float], why: str
         "(metadata.Tomography.tiltaxis and yshift kept); check the alignment, or correct the "
         "axis by hand",
         UserWarning,
-        stacklevel=_user_stacklevel(),
+        stacklevel=_stacklevel(),
     )
     return stack.deepcopy()
-
-
-def _user_stacklevel() -> int:
-    """Stack level of the first frame outside tomoalign (the user's line) for a warning."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("tomoalign"):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _per_projection(func: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
