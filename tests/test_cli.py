@@ -1,6 +1,5 @@
 import errno
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -415,22 +414,6 @@ def test_os_error_on_the_companion_names_it(series, monkeypatch, capsys):
     assert one_error_line(capsys) == (
         "tomoalign: error: could not write './out.rawtlt': Disk quota exceeded (EDQUOT)"
     )
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    if shutil.which("mount") is None or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    folder = tmp_path / "small"
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=False)
 
 
 def test_full_disk_is_one_line_exit_1(tmp_path, small_disk, tilts7, capsys):
