@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tomoalign._paths import tilt_file_names
+
 __all__ = ["MdocInfo", "find_tilt_file", "read_mdoc", "read_tilt_file", "write_tilt_file"]
 
 TILT_SUFFIXES = (".rawtlt", ".tlt")
@@ -186,10 +188,7 @@ def find_tilt_file(data_path: str | Path) -> Path | None:
     Looks, in this order, for ``stem.rawtlt``, ``stem.tlt``, ``stem.mdoc`` and SerialEM's
     ``name.ext.mdoc``. Returns the first that exists, or None.
     """
-    data_path = Path(data_path)
-    candidates = [data_path.with_suffix(s) for s in (*TILT_SUFFIXES, ".mdoc")]
-    candidates.append(data_path.with_name(data_path.name + ".mdoc"))
-    for candidate in candidates:
+    for candidate in tilt_file_names(data_path):
         if candidate.is_file():
             return candidate
     return None
