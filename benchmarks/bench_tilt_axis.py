@@ -79,7 +79,7 @@ class TiltCase:
     name: str
     shape: tuple[int, int]
     tilt_range: tuple[float, float, float]  # start, stop (inclusive), step; degrees
-    angle: float  # true raw tilt-axis angle, degrees (tomoalign._geometry convention)
+    angle: float  # true raw tilt-axis angle, degrees (tomoalign.geometry convention)
     offset: float  # true raw tilt-axis row offset at the centre column, px
     noise_level: float = 0.5  # Gaussian, x the data's std; 0 = none
     phantom_seed: int = 0
@@ -189,7 +189,7 @@ def ensure_case(case: Any) -> Path:
     truth = datasets.phantom_series(case.shape, tilts=tilts, seed=case.phantom_seed)
     if isinstance(case, TiltCase):
         from tomoalign import TomoStack
-        from tomoalign._geometry import misalign_tilt_axis
+        from tomoalign.geometry import misalign_tilt_axis
 
         raw = TomoStack(misalign_tilt_axis(truth.data, case.angle, case.offset), tilts=tilts)
         if case.noise_level:
@@ -289,7 +289,7 @@ def check_conversion(raw: np.ndarray, corrected: np.ndarray, geometry: dict[str,
     conversion of :func:`etspy_to_tomoalign` and for the same with one sign flipped (angle,
     offset); with the right conversion only interpolation differences remain.
     """
-    from tomoalign._geometry import correct_tilt_axis
+    from tomoalign.geometry import correct_tilt_axis
 
     a, o, x = etspy_to_tomoalign(geometry["tiltaxis"], geometry["yshift"], geometry["xshift"])
     _n, ny, nx = raw.shape

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tomoalign.io._atomic import TEMPORARY_PATTERN
+from tomoalign.formats._atomic import TEMPORARY_PATTERN
 
 _SAVER = """
 import sys, warnings

@@ -430,12 +430,12 @@ def test_full_disk_is_one_line_exit_1(tmp_path, small_disk, tilts7, capsys):
 
 
 def test_os_error_while_writing_shifts(series, monkeypatch, capsys):
-    import tomoalign.io._atomic
+    import tomoalign.cli
 
     def atomic_write(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(tomoalign.io._atomic, "atomic_write", atomic_write)
+    monkeypatch.setattr(tomoalign.cli, "atomic_write", atomic_write)
     assert main(["align", "in.mrc", "out.hspy", "--shifts", "s.txt"]) == 1
     line = one_error_line(capsys, after_work=True)
     assert line == "tomoalign: error: could not write 's.txt': No space left on device (ENOSPC)"
@@ -513,7 +513,7 @@ def test_library_messages_are_reworded(tmp_path):
         require_tilts,
     )
     from tomoalign.cli import cli_wording
-    from tomoalign.io._atomic import check_writable
+    from tomoalign.formats._atomic import check_writable
 
     (tmp_path / "a.mrc").write_bytes(b"")
     messages = [str(constant_error([1, 2])), str(nonfinite_error([0, 3]))]
@@ -592,7 +592,7 @@ def test_warnings_are_shown_once_each(series, monkeypatch, capsys):
 def test_tilt_axis_warnings_and_progress(series, monkeypatch, capsys, accepts):
     import warnings
 
-    from tomoalign.signal import TiltSeries
+    from tomoalign.signals.tilt_series import TiltSeries
 
     seen = {}
 

@@ -1,4 +1,4 @@
-"""Tests of tomoalign._geometry: the tilt-axis mapping, its inverse and their checks."""
+"""Tests of tomoalign.geometry: the tilt-axis mapping, its inverse and their checks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tomoalign._geometry import correct_tilt_axis, misalign_tilt_axis
-from tomoalign.datasets._simulate import phantom_projections
+from tomoalign.geometry import correct_tilt_axis, misalign_tilt_axis
+from tomoalign.simulate import phantom_projections
 
 NY, NX = 65, 81
 YC, XC = (NY - 1) / 2, (NX - 1) / 2

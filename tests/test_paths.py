@@ -11,7 +11,7 @@ from tomoalign._paths import (
     tilt_companions,
     tilt_file_names,
 )
-from tomoalign.io._tilts import find_tilt_file
+from tomoalign.formats._tilts import find_tilt_file
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ def test_the_score_sees_a_turned_and_moved_axis(needle_straight):
 
 
 def test_tilt_align_refuses_what_would_make_the_needle_worse(needle_straight, monkeypatch):
-    from tomoalign.align import _tilt_axis
+    from tomoalign.estimate import _tilt_axis
 
     # an estimator that returns a wrong axis on an already straight series
     monkeypatch.setattr(_tilt_axis, "tilt_axis_auto", lambda *a, **k: (3.0, 6.0))

@@ -9,8 +9,8 @@ pytest.importorskip("astra")
 
 from tomoalign import _backend
 from tomoalign import reconstruction as rec
-from tomoalign._shift import apply_shifts
-from tomoalign.datasets._simulate import (
+from tomoalign.shifts import apply_shifts
+from tomoalign.simulate import (
     phantom_projections,
     phantom_volume,
     random_misalignment,

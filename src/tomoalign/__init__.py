@@ -15,6 +15,26 @@ Conventions (everywhere in the package)
 * Tilt angles are in degrees (``metadata.Tomography.tilts``, ``stack.tilts``). Pixel sizes
   are in nm on the signal axes when known.
 
+Layers (imports run one way, down this list; see the README's "Architecture")
+------------------------------------------------------------------------------
+core
+    ``_backend`` (NumPy/CuPy/dask), ``_validation``, ``_numerics``, ``_warnings``,
+    ``_progress``, ``_paths``.
+arrays (never import HyperSpy)
+    :mod:`~tomoalign.shifts`, :mod:`~tomoalign.geometry`, :mod:`~tomoalign.estimate`,
+    :mod:`~tomoalign.reconstruction`, :mod:`~tomoalign.metrics`, :mod:`~tomoalign.simulate`,
+    :mod:`~tomoalign.formats`.
+signals
+    :mod:`~tomoalign.signals` (``TomoStack``, ``RecStack`` and their workflow) and
+    :mod:`~tomoalign.align` (ETSpy's namespace).
+files
+    :mod:`~tomoalign.io` (``load``) and :mod:`~tomoalign.datasets`.
+shell
+    :mod:`~tomoalign.cli`.
+
+The names below are imported on first use, so ``import tomoalign`` is quick and an
+array-only user (``tomoalign.estimate_shifts`` on a NumPy array) never imports HyperSpy.
+
 Public API
 ----------
 TomoStack, LazyTomoStack
@@ -29,56 +49,71 @@ tilt_align, align_other, shift_crop
     Tilt-axis correction, transfer of a whole alignment to another signal, and cropping.
 RecStack (Tomogram), reconstruct, forward_project, reprojection_error
     Reconstruction with astra-toolbox to check an alignment (``stack.reconstruct``).
-datasets
-    The built-in needle series and simulated ground truth.
+datasets, simulate
+    The built-in needle series; simulated ground truth (signals and arrays).
 metrics
     Ground-truth scoring of an alignment.
 """
 
-from tomoalign import datasets, metrics, reconstruction
-from tomoalign._shift import apply_shifts
-from tomoalign.align import (
-    AlignmentMethod,
-    align_other,
-    align_stack,
-    estimate_shifts,
-    shift_crop,
-    tilt_align,
-)
-from tomoalign.io import load
-from tomoalign.reconstruction import forward_project, reconstruct, reprojection_error
-from tomoalign.recstack import LazyRecStack, LazyTomogram, RecStack, Tomogram
-from tomoalign.signal import LazyTiltSeries, TiltSeries
+from __future__ import annotations
 
-#: ETSpy's name for the tilt-series signal; the same class as :class:`TiltSeries`.
-TomoStack = TiltSeries
-#: ETSpy-style name for the lazy tilt-series signal; the same class as :class:`LazyTiltSeries`.
-LazyTomoStack = LazyTiltSeries
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlignmentMethod",
-    "LazyRecStack",
-    "LazyTiltSeries",
-    "LazyTomoStack",
-    "LazyTomogram",
-    "RecStack",
-    "TiltSeries",
-    "TomoStack",
-    "Tomogram",
-    "__version__",
-    "align_other",
-    "align_stack",
-    "apply_shifts",
-    "datasets",
-    "estimate_shifts",
-    "forward_project",
-    "load",
-    "metrics",
-    "reconstruct",
-    "reconstruction",
-    "reprojection_error",
-    "shift_crop",
-    "tilt_align",
-]
+#: Public name -> (module, attribute); attribute None for the module itself.
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    # arrays
+    "apply_shifts": ("tomoalign.shifts", "apply_shifts"),
+    "AlignmentMethod": ("tomoalign.estimate", "AlignmentMethod"),
+    "estimate_shifts": ("tomoalign.estimate", "estimate_shifts"),
+    "forward_project": ("tomoalign.reconstruction", "forward_project"),
+    "reconstruct": ("tomoalign.reconstruction", "reconstruct"),
+    "reprojection_error": ("tomoalign.reconstruction", "reprojection_error"),
+    # signals
+    "TiltSeries": ("tomoalign.signals", "TiltSeries"),
+    "LazyTiltSeries": ("tomoalign.signals", "LazyTiltSeries"),
+    "TomoStack": ("tomoalign.signals", "TiltSeries"),
+    "LazyTomoStack": ("tomoalign.signals", "LazyTiltSeries"),
+    "Tomogram": ("tomoalign.signals", "Tomogram"),
+    "LazyTomogram": ("tomoalign.signals", "LazyTomogram"),
+    "RecStack": ("tomoalign.signals", "RecStack"),
+    "LazyRecStack": ("tomoalign.signals", "LazyRecStack"),
+    "align_stack": ("tomoalign.signals", "align_stack"),
+    "align_other": ("tomoalign.signals", "align_other"),
+    "shift_crop": ("tomoalign.signals", "shift_crop"),
+    "tilt_align": ("tomoalign.signals", "tilt_align"),
+    # files
+    "load": ("tomoalign.io", "load"),
+    # subpackages and modules
+    "align": ("tomoalign.align", None),
+    "datasets": ("tomoalign.datasets", None),
+    "estimate": ("tomoalign.estimate", None),
+    "formats": ("tomoalign.formats", None),
+    "geometry": ("tomoalign.geometry", None),
+    "io": ("tomoalign.io", None),
+    "metrics": ("tomoalign.metrics", None),
+    "reconstruction": ("tomoalign.reconstruction", None),
+    "shifts": ("tomoalign.shifts", None),
+    "signals": ("tomoalign.signals", None),
+    "simulate": ("tomoalign.simulate", None),
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    try:
+        module_name, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'tomoalign' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

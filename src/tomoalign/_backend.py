@@ -9,12 +9,13 @@ array that already lives on the GPU is seen or when :func:`to_device` is asked f
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from tomoalign._warnings import warn
 
 __all__ = [
     "cupy_available",
@@ -96,11 +97,10 @@ def to_device(array: Any, cuda: bool) -> Any:
 
         return cupy.asarray(array)
     if not _cuda_warned:
-        warnings.warn(
+        warn(
             "cuda=True was requested but CuPy or a CUDA GPU is not available; computing "
             "the same result on the CPU (install tomoalign[gpu] on a machine with a GPU).",
             RuntimeWarning,
-            stacklevel=3,
         )
         _cuda_warned = True
     return array

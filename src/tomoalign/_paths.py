@@ -24,7 +24,7 @@ __all__ = [
     "tilt_file_names",
 ]
 
-#: Tilt files looked for beside a data file, as ``tomoalign.io._tilts.find_tilt_file`` does:
+#: Tilt files looked for beside a data file, as ``tomoalign.formats._tilts.find_tilt_file`` does:
 #: ``stem.rawtlt``, ``stem.tlt``, ``stem.mdoc`` (suffix replaced), and SerialEM's
 #: ``name.ext.mdoc`` (suffix appended).
 _REPLACED_SUFFIXES = (".rawtlt", ".tlt", ".mdoc")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import get_array_module, is_dask_array
+from tomoalign._backend import get_array_module, is_dask_array, to_numpy
 
 __all__ = [
     "check_profiles",
@@ -261,8 +261,6 @@ def check_profiles(data: Any, *profiles: Any) -> None:
     ValueError
         As :func:`require_finite` and :func:`float_series` do.
     """
-    from tomoalign._backend import to_numpy
-
     xp = get_array_module(profiles[0])
     if not all(bool(xp.isfinite(p).all()) for p in profiles):
         require_finite(data)  # raises, naming the projections
@@ -301,8 +299,6 @@ def float_series(data: Any, *, min_tilts: int = 3, check_values: bool = True) ->
         When the array is not 3D, has too few projections, NaN/inf pixels or constant
         projections.
     """
-    from tomoalign._backend import to_numpy
-
     check_series_array(data, min_tilts=min_tilts)
     if is_dask_array(data):
         data = to_numpy(data)

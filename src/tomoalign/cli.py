@@ -35,8 +35,16 @@ from typing import Any
 
 import numpy as np
 
+import tomoalign
 from tomoalign._paths import PathConflictError, Role, check_no_clobber, tilt_file_names
-from tomoalign.align import AlignmentMethod
+from tomoalign.estimate import AlignmentMethod
+from tomoalign.formats import (
+    DM_SUFFIXES,
+    HSPY_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    atomic_write,
+    check_writable,
+)
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SYSTEM_ERROR", "EXIT_USER_ERROR", "main"]
 
@@ -141,9 +149,6 @@ def _progress_kwargs(func: Callable[..., Any], progress: bool) -> dict[str, bool
 # -- paths ------------------------------------------------------------------------------------
 def _writable_suffixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(suffixes that can be written, those written without a ``.rawtlt`` companion)."""
-    from tomoalign.io import HSPY_SUFFIXES, SUPPORTED_SUFFIXES
-    from tomoalign.io._rsciio import DM_SUFFIXES
-
     writable = tuple(s for s in SUPPORTED_SUFFIXES if s not in DM_SUFFIXES)
     return writable, tuple(HSPY_SUFFIXES)
 
@@ -200,8 +205,6 @@ def _check_paths(
     Also checks that the input (and ``--tilts`` file) exist, and that every output is new
     (unless ``overwrite``) and in a writable folder.
     """
-    from tomoalign.io._atomic import check_writable
-
     source = Path(input_path)
     if not source.exists():
         raise FileNotFoundError(f"no such file: {input_path!r}")
@@ -226,7 +229,7 @@ def _check_paths(
 # -- library calls ----------------------------------------------------------------------------
 def _load(path: str, *, tilts: str | None, lazy: bool, progress: bool = False) -> Any:
     """Load a series; say in command-line words when it has no tilts."""
-    from tomoalign import io
+    io = tomoalign.io  # read at call time: tests replace io.load / io.save
 
     with warnings.catch_warnings():
         # The library's warning tells Python users what to call; the CLI says it below.
@@ -263,7 +266,7 @@ def _system_error(path: str, exc: OSError, *, also: Sequence[str] = ()) -> _Comm
 
 def _save(stack: Any, path: str, *, overwrite: bool, progress: bool = False) -> None:
     """Save through :func:`tomoalign.io.save`; an OS failure names the file, exit code 1."""
-    from tomoalign import io
+    io = tomoalign.io  # read at call time: tests replace io.load / io.save
 
     try:
         io.save(stack, path, overwrite=overwrite, **_progress_kwargs(io.save, progress))
@@ -275,8 +278,6 @@ def _save(stack: Any, path: str, *, overwrite: bool, progress: bool = False) -> 
 
 
 def _write_shifts(shifts: np.ndarray, path: str, *, overwrite: bool) -> None:
-    from tomoalign.io._atomic import atomic_write
-
     def write(tmp: Path) -> None:
         np.savetxt(tmp, shifts, fmt="%.4f", header="dy dx (px, scipy.ndimage.shift sign)")
 
@@ -290,9 +291,7 @@ def _write_shifts(shifts: np.ndarray, path: str, *, overwrite: bool) -> None:
 
 # -- commands ---------------------------------------------------------------------------------
 def _describe(stack: object) -> str:
-    from tomoalign.signal import TiltSeries
-
-    assert isinstance(stack, TiltSeries)
+    assert isinstance(stack, tomoalign.TiltSeries)
     axis = stack.axes_manager.signal_axes[0]
     tilts = stack.tilts
     units = axis.units
@@ -334,8 +333,6 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
-    import tomoalign
-
     outputs = _series_outputs(args.output)
     if args.shifts:
         outputs.append(Role(args.shifts, "the --shifts file {path}"))
@@ -371,16 +368,14 @@ def _shift_table(shifts: np.ndarray, tilts: np.ndarray, every: int) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from tomoalign import AlignmentMethod, align_stack, datasets
-
     start = time.perf_counter()
-    stack = datasets.needle()
+    stack = tomoalign.datasets.needle()
     print("Built-in needle series (real HAADF-STEM data, see datasets/data/PROVENANCE.md)")
     print(_describe(stack))
     print(f"loaded in {time.perf_counter() - start:.2f} s\n")
     for method in AlignmentMethod:
         start = time.perf_counter()
-        aligned = align_stack(stack, method)
+        aligned = tomoalign.align_stack(stack, method)
         seconds = time.perf_counter() - start
         shifts = aligned.shifts
         (dy_lo, dx_lo), (dy_hi, dx_hi) = shifts.min(axis=0), shifts.max(axis=0)

@@ -14,7 +14,7 @@ projection ``i`` at tilt ``theta_i`` by
 
 * ``tx`` along x (the tilt axis), the same for every projection, and
 * ``ty cos(theta_i) - tz sin(theta_i)`` along y (row ``y cos - z sin`` in the convention of
-  :mod:`tomoalign.datasets._simulate`),
+  :mod:`tomoalign.simulate`),
 
 and the translated object is an equally valid reconstruction. A shift of every projection
 by the same ``a`` across the axis moves the tilt axis off the image centre instead; a

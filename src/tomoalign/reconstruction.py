@@ -5,7 +5,7 @@ is called (``pip install tomoalign[recon]``).
 
 Geometry
 --------
-Exactly that of :mod:`tomoalign.datasets._simulate`:
+Exactly that of :mod:`tomoalign.simulate`:
 
 * A tilt series has shape `(n_tilts, ny, nx)`; the tilt axis is parallel to x (array axis 2)
   and runs through row ``(ny - 1) / 2`` (0-based pixel centres). Tilts are in degrees.
@@ -58,7 +58,6 @@ import itertools
 import math
 import multiprocessing
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from types import ModuleType
@@ -67,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from tomoalign import _backend
+from tomoalign._background import background_level
 from tomoalign._progress import progress_bar
 from tomoalign._validation import (
     check_series_array,
@@ -75,6 +75,7 @@ from tomoalign._validation import (
     require_finite,
     require_tilts,
 )
+from tomoalign._warnings import warn
 
 __all__ = [
     "METHODS",
@@ -129,12 +130,11 @@ def _gpu_astra(cuda: bool) -> ModuleType | None:
     if usable:
         return astra
     if not _cuda_warned:
-        warnings.warn(
+        warn(
             "cuda=True was requested but astra-toolbox cannot use a CUDA GPU here; computing "
             "the reconstruction on the CPU instead (use a CUDA build of astra-toolbox on a "
             "machine with an NVIDIA GPU)",
             RuntimeWarning,
-            stacklevel=3,
         )
         _cuda_warned = True
     return None
@@ -562,7 +562,7 @@ def reconstruct(
     Examples
     --------
     >>> import numpy as np
-    >>> from tomoalign.datasets._simulate import phantom_projections
+    >>> from tomoalign.simulate import phantom_projections
     >>> from tomoalign.reconstruction import reconstruct
     >>> tilts = np.arange(-60.0, 61.0, 3.0)
     >>> data = phantom_projections((32, 32), tilts, thickness=8)
@@ -703,7 +703,7 @@ def reprojection_error(
        sub-series ``d = data[:, :, slices] - b`` `(n_tilts, ny, n)`, less the background
        level ``b`` of each projection (``background="auto"``: estimated from the rows
        outside the object over the whole image,
-       :func:`~tomoalign.align._background.background_level`).
+       :func:`~tomoalign._background.background_level`).
     2. Reconstruct them, ``v = reconstruct(d, tilts, method=method, iterations=iterations,
        thickness=thickness, constrain=constrain)``.
     3. Project back, ``p = forward_project(v, tilts)``, and return
@@ -771,7 +771,7 @@ def reprojection_error(
     Examples
     --------
     >>> import numpy as np
-    >>> from tomoalign.datasets._simulate import phantom_projections
+    >>> from tomoalign.simulate import phantom_projections
     >>> from tomoalign.reconstruction import reprojection_error
     >>> tilts = np.arange(-60.0, 61.0, 3.0)
     >>> data = phantom_projections((32, 32), tilts, thickness=8)
@@ -833,8 +833,6 @@ def _background(data: Any, background: Any) -> np.ndarray:
     if isinstance(background, str):
         if background != "auto":
             raise ValueError(f"background={background!r}; expected 'auto', a number or None")
-        from tomoalign.align._background import background_level
-
         return background_level(data)
     if isinstance(background, bool) or not isinstance(
         background, int | float | np.integer | np.floating

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tomoalign
-from tomoalign.io._atomic import (
+from tomoalign.formats._atomic import (
     TEMPORARY_PATTERN,
     atomic_write,
     remove_stale_temporaries,

@@ -59,7 +59,7 @@ def test_lazy_array_pickles_small(big_mrc):
 
 def test_info_reads_nothing(big_mrc, capsys, monkeypatch):
     from tomoalign.cli import main
-    from tomoalign.io import _mrc
+    from tomoalign.formats import _mrc
 
     reads = []
     real = _mrc._MrcChunks.__getitem__
@@ -77,7 +77,7 @@ def test_info_reads_nothing(big_mrc, capsys, monkeypatch):
 
 
 def test_chunked_read_and_write_with_progress_bars(tmp_path, stack7, capsys, monkeypatch):
-    from tomoalign.io import _mrc
+    from tomoalign.formats import _mrc
 
     monkeypatch.setattr(_mrc, "_CHUNK_BYTES", 1000)  # many small chunks, odd sizes
     stack7.save(tmp_path / "s.mrc", show_progressbar=True)

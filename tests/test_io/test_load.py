@@ -142,7 +142,7 @@ def test_save_where_a_file_stands_for_the_folder(tmp_path, stack7):
 
 def test_save_when_access_is_denied(tmp_path, stack7, monkeypatch):
     # The same check as test_save_to_unwritable_folder, also where tests run as root.
-    import tomoalign.io._atomic as atomic
+    import tomoalign.formats._atomic as atomic
 
     monkeypatch.setattr(atomic.os, "access", lambda *args, **kwargs: False)
     with pytest.raises(PermissionError, match="is not writable"):
@@ -159,7 +159,7 @@ def test_save_unknown_extension(tmp_path, stack7):
 
 
 def test_failed_save_leaves_nothing(tmp_path, stack7, monkeypatch):
-    import tomoalign.io as tio
+    import tomoalign.signals._save as tio
 
     def boom(path, data, **kwargs):
         path.write_bytes(b"half")
@@ -172,7 +172,7 @@ def test_failed_save_leaves_nothing(tmp_path, stack7, monkeypatch):
 
 
 def test_failed_overwrite_keeps_the_old_file(tmp_path, stack7, monkeypatch):
-    import tomoalign.io as tio
+    import tomoalign.signals._save as tio
 
     path = tmp_path / "s.mrc"
     stack7.save(path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tomoalign
-from tomoalign.io._mrc import _tilts_from_extended_header
+from tomoalign.formats._mrc import _tilts_from_extended_header
 
 
 @pytest.mark.parametrize("suffix", [".mrc", ".st", ".ali", ".mrcs"])

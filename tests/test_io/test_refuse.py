@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tomoalign
-from tomoalign.io._tilts import MAX_TILT_FILE_BYTES, read_mdoc, read_tilt_file
+from tomoalign.formats._tilts import MAX_TILT_FILE_BYTES, read_mdoc, read_tilt_file
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tomoalign
-from tomoalign.io._tilts import find_tilt_file, read_mdoc, read_tilt_file, write_tilt_file
+from tomoalign.formats._tilts import find_tilt_file, read_mdoc, read_tilt_file, write_tilt_file
 
 
 def test_tilt_file_round_trip(tmp_path, tilts7):

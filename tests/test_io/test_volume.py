@@ -4,7 +4,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from tomoalign.recstack import RecStack
+from tomoalign.signals.tomogram import RecStack
 
 
 @pytest.fixture

@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from tomoalign._shift import apply_shifts
-from tomoalign.datasets._simulate import (
+from tomoalign.io import load
+from tomoalign.shifts import apply_shifts
+from tomoalign.signals import TiltSeries
+from tomoalign.simulate import (
     add_noise_array,
     phantom_projections,
     random_misalignment,
@@ -52,8 +54,6 @@ def needle(lazy: bool = False) -> Any:
     TomoStack
         `(77, 256, 256)`, signal axes in nm.
     """
-    from tomoalign.io import load
-
     folder = resources.files("tomoalign.datasets") / "data"
     with resources.as_file(folder / "HAADF.mrc") as path, warnings.catch_warnings():
         # The file is an older FEI MRC without the MRC2014 "MAP " identifier; that is known.
@@ -89,7 +89,7 @@ def phantom_series(
         Tilt angles in degrees. Default ``np.arange(-70, 71, 2)``.
     thickness : float, optional
         Slab thickness along the beam at zero tilt, pixels. Default: see
-        :func:`tomoalign.datasets._simulate.phantom_projections`.
+        :func:`tomoalign.simulate.phantom_projections`.
     beads : int, default 0
         Number of small dense spherical beads (fiducials).
     seed : int, default 0
@@ -100,8 +100,6 @@ def phantom_series(
     TomoStack
         float32 `(n_tilts, ny, nx)` with ``tilts`` set and zero shifts.
     """
-    from tomoalign.signal import TiltSeries
-
     tilts = np.arange(-70, 71, 2, dtype=float) if tilts is None else np.asarray(tilts, float)
     data = phantom_projections(shape, tilts, thickness=thickness, beads=beads, seed=seed)
     stack = TiltSeries(data, tilts=tilts)
@@ -136,7 +134,7 @@ def misalign(
         rigid freedom that :func:`tomoalign.metrics.rms_error` removes.
     """
     true_shifts = random_misalignment(stack.n_tilts, jitter=jitter, drift=drift, seed=seed)
-    moved = stack._deepcopy_with_new_data(apply_shifts(stack.data, true_shifts))
+    moved = stack._derive(apply_shifts(stack.data, true_shifts))
     return moved, true_shifts
 
 
@@ -162,4 +160,4 @@ def add_noise(stack: Any, kind: str = "gaussian", level: float = 0.5, seed: int 
         The noisy copy, same tilts and shifts.
     """
     noisy = add_noise_array(np.asarray(stack.data), kind=kind, level=level, seed=seed)
-    return stack._deepcopy_with_new_data(noisy)
+    return stack._derive(noisy)
