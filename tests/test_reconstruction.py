@@ -9,13 +9,13 @@ pytest.importorskip("astra")
 
 from tomoalign import _backend
 from tomoalign import reconstruction as rec
+from tomoalign.reconstruction import forward_project, reconstruct, reprojection_error
 from tomoalign.shifts import apply_shifts
 from tomoalign.simulate import (
     phantom_projections,
     phantom_volume,
     random_misalignment,
 )
-from tomoalign.reconstruction import forward_project, reconstruct, reprojection_error
 
 SHAPE = (64, 48)  # (ny, nx)
 NZ = 32

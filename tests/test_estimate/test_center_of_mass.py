@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tomoalign.shifts import apply_shifts
 from tomoalign.estimate._center_of_mass import com_shifts
-from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
 from tomoalign.metrics import rms_error
+from tomoalign.shifts import apply_shifts
+from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
 
 TILTS = np.arange(-70.0, 71.0, 4.0)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tomoalign.shifts import apply_shifts
-from tomoalign.estimate._common_line import com_cl_shifts
 from tomoalign._profiles import support, windowed_com
-from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
+from tomoalign.estimate._common_line import com_cl_shifts
 from tomoalign.metrics import rms_error
+from tomoalign.shifts import apply_shifts
+from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
 
 TILTS = np.arange(-70.0, 71.0, 4.0)
 FILLING_TILTS = np.arange(0.0, 180.0, 6.0)

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter, shift
 
-from tomoalign.shifts import apply_shifts
 from tomoalign.estimate._phase_correlation import phase_correlation_align, phase_correlation_shifts
+from tomoalign.metrics import rms_error
+from tomoalign.shifts import apply_shifts
 from tomoalign.simulate import (
     add_noise_array,
     phantom_projections,
     random_misalignment,
 )
-from tomoalign.metrics import rms_error
 
 TILTS = np.arange(-58.0, 59.0, 4.0)  # 30 projections
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tomoalign.estimate._stackreg as sr_module
-from tomoalign.shifts import apply_shifts
 from tomoalign.estimate._stackreg import stackreg_shifts
+from tomoalign.shifts import apply_shifts
 from tomoalign.simulate import phantom_projections
 
 pytest.importorskip("pystackreg")
@@ -104,8 +104,8 @@ def test_stack_errors(image_series):
 
 
 def test_drift_correction_beats_the_plain_chain():
-    from tomoalign.simulate import random_misalignment
     from tomoalign.metrics import rms_error
+    from tomoalign.simulate import random_misalignment
 
     tilts = np.arange(-70.0, 71.0, 2.0)
     clean = phantom_projections((128, 128), tilts, seed=1)

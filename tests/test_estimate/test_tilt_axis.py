@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tomoalign.geometry import correct_tilt_axis, misalign_tilt_axis
 from tomoalign.estimate._tilt_axis import (
     maximage_offset,
     tilt_axis_auto,
     tilt_axis_com,
     tilt_axis_maximage,
 )
+from tomoalign.geometry import correct_tilt_axis, misalign_tilt_axis
 from tomoalign.simulate import add_noise_array, phantom_projections
 
 FULL = np.arange(-70.0, 71.0, 2.0)

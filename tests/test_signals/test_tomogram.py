@@ -157,8 +157,8 @@ def test_bad_data(data, error, match) -> None:
 
 def test_from_reconstruction() -> None:
     pytest.importorskip("astra")
-    from tomoalign.simulate import phantom_projections
     from tomoalign.reconstruction import reconstruct
+    from tomoalign.simulate import phantom_projections
 
     tilts = np.arange(-60.0, 61.0, 4.0)
     rec = Tomogram(reconstruct(phantom_projections((32, 24), tilts, thickness=8), tilts))
