@@ -142,7 +142,7 @@ def tilt_axis_com(
     --------
     >>> import numpy as np
     >>> from tomoalign.geometry import misalign_tilt_axis
-    >>> from tomoalign.estimate._tilt_axis import tilt_axis_com
+    >>> from tomoalign.estimate import tilt_axis_com
     >>> from tomoalign.simulate import phantom_projections
     >>> tilts = np.arange(-70.0, 71.0, 5.0)
     >>> raw = misalign_tilt_axis(phantom_projections((96, 96), tilts), 4.0, 3.0)
@@ -255,7 +255,7 @@ def tilt_axis_maximage(data: Any, /, *, limit: float = 10.0, delta: float = 0.1)
     --------
     >>> import numpy as np
     >>> from tomoalign.geometry import misalign_tilt_axis
-    >>> from tomoalign.estimate._tilt_axis import tilt_axis_maximage
+    >>> from tomoalign.estimate import tilt_axis_maximage
     >>> from tomoalign.simulate import phantom_projections
     >>> tilts = np.arange(-70.0, 71.0, 2.0)
     >>> truth = phantom_projections((128, 128), tilts, beads=12, n_ellipsoids=4, seed=4)
@@ -646,7 +646,7 @@ def tilt_axis_auto(data: Any, tilts: Any, /, *, limit: float = 10.0) -> tuple[fl
     --------
     >>> import numpy as np
     >>> from tomoalign.geometry import misalign_tilt_axis
-    >>> from tomoalign.estimate._tilt_axis import tilt_axis_auto
+    >>> from tomoalign.estimate import tilt_axis_auto
     >>> from tomoalign.simulate import phantom_projections
     >>> tilts = np.arange(-70.0, 71.0, 4.0)
     >>> truth = phantom_projections((96, 96), tilts, margin=16)

@@ -59,9 +59,8 @@ from tomoalign.formats import (
     read_tiff,
     read_tilt_file,
 )
-from tomoalign.signals import LazyTiltSeries, TiltSeries
-from tomoalign.signals._save import save_series as save
-from tomoalign.signals._save import save_volume
+from tomoalign.signals import LazyTiltSeries, TiltSeries, save_volume
+from tomoalign.signals import save_series as save
 
 __all__ = ["SUPPORTED_SUFFIXES", "load", "read_tilt_file", "save", "save_volume"]
 
