@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
+from _common import HERE, RESULTS, ROOT
 
 
 def impl_python(impl: str) -> Path:
@@ -30,6 +29,14 @@ def impl_python(impl: str) -> Path:
 def available(impl: str) -> bool:
     """Whether the implementation's interpreter exists (ETSpy venvs: make bench-venvs)."""
     return impl_python(impl).exists()
+
+
+def warn_missing(impls: Iterable[str], labels: Mapping[str, str]) -> list[str]:
+    """Say which implementations' venvs are missing (``make bench-venvs``); return them."""
+    missing = [impl for impl in impls if not available(impl)]
+    for impl in missing:
+        print(f"[bench] {labels[impl]} venv missing: run make bench-venvs", file=sys.stderr)
+    return missing
 
 
 def short(msg: str, limit: int = 90) -> str:

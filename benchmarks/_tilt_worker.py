@@ -3,7 +3,7 @@
 Started by ``bench_tilt_axis.py`` with the Python of the implementation's own environment
 (tomoalign: the project's ``.venv``; ``etspy130`` / ``etspy111``: ``benchmarks/.venv-etspy130``
 / ``.venv-etspy111``, which do not have tomoalign). This file therefore imports only the
-standard library, NumPy and ``_worker.py``'s helpers (standard library and NumPy too) at module
+standard library, NumPy and ``_common.py``'s helpers (standard library and NumPy too) at module
 level, and the implementation under test inside the run. It never converts conventions: it
 records what the implementation stored, and the orchestrator converts and scores.
 
@@ -25,17 +25,14 @@ Modes
     jobs in forked worker processes, ETSpy in dask threads, so both counters are needed.
     ``cores_used = cpu_seconds / wall_seconds``.
 
-Both modes measure the peak resident memory the call adds (``_worker.PeakRSS``; this process
+Both modes measure the peak resident memory the call adds (``_common.PeakRSS``; this process
 only, not forked children) and run under ``RLIMIT_AS`` (``--mem-limit-gb``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _worker import PeakRSS, _error_record, set_memory_limit
+from _common import (
+    central_crop,
+    error_record,
+    load_case,
+    quiet,
+    set_memory_limit,
+    short_error,
+    spread,
+    timed,
+    write_record,
+)
 
 IMPLS = ("tomoalign", "etspy130", "etspy111")
 TILT_METHODS = ("auto", "CoM", "MaxImage", "MaxImage-angle")
@@ -106,65 +113,11 @@ def _reconstruct(impl: str, stack: Any, method: str, iterations: int, thickness:
     return rec.data
 
 
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _load(path: str) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path) as saved:
-        return (
-            np.ascontiguousarray(saved["data"], dtype=np.float32),
-            np.asarray(saved["tilts"], dtype=float),
-        )
-
-
-def _crop(data: np.ndarray, size: int = 96) -> np.ndarray:
-    _n, ny, nx = data.shape
-    cy, cx = max(0, (ny - size) // 2), max(0, (nx - size) // 2)
-    return np.ascontiguousarray(data[:, cy : cy + size, cx : cx + size])
-
-
-def _cpu_seconds() -> dict[str, float]:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
-        "self": me.ru_utime + me.ru_stime,
-        "children": kids.ru_utime + kids.ru_stime,
-    }
-
-
-def _timed(func: Any) -> tuple[Any, BaseException | None, dict[str, Any]]:
-    """Run ``func()`` once: result or error, wall and CPU seconds, peak memory added."""
-    result, error = None, None
-    meter = PeakRSS()
-    with meter:
-        cpu0 = _cpu_seconds()
-        t0 = time.perf_counter()
-        try:
-            result = func()
-        except Exception as exc:  # MemoryError included: record it and go on
-            error = exc
-        seconds = time.perf_counter() - t0
-        cpu1 = _cpu_seconds()
-    cpu_self = cpu1["self"] - cpu0["self"]
-    cpu_children = cpu1["children"] - cpu0["children"]
-    stats = {
-        "seconds": seconds,
-        "cpu_self_seconds": cpu_self,
-        "cpu_children_seconds": cpu_children,
-        "cpu_seconds": cpu_self + cpu_children,
-        "cores_used": (cpu_self + cpu_children) / seconds if seconds > 0 else None,
-        "peak_added_mb": meter.peak_added,
-        "sampled_peak_added_mb": meter.sampled,
-        "hwm_peak_added_mb": meter.hwm,
-    }
-    return result, error, stats
-
-
 # --- modes -----------------------------------------------------------------------------------
 
 
 def run_tilt(impl: str, case: str, method: str, *, save_corrected: str | None) -> dict[str, Any]:
-    data, tilts = _load(case)
+    data, tilts = load_case(case, truth=False)
     record: dict[str, Any] = {
         "mode": "tilt",
         "impl": impl,
@@ -176,18 +129,18 @@ def run_tilt(impl: str, case: str, method: str, *, save_corrected: str | None) -
         record["version"], stack = _make_stack(impl, data, tilts)
         record["input_geometry"] = _geometry(stack)
     except Exception as exc:
-        record.update(_error_record(exc))
+        record.update(error_record(exc))
         return record
     try:
-        _v, small = _make_stack(impl, _crop(data), tilts)
+        _v, small = _make_stack(impl, central_crop(data), tilts)
         _tilt_align(impl, small, method, shift_limit=4)
     except Exception as exc:
-        record["warmup_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        record["warmup_error"] = short_error(exc)
     del data
-    out, error, stats = _timed(lambda: _tilt_align(impl, stack, method))
+    out, error, stats, _meter = timed(lambda: _tilt_align(impl, stack, method), cpu=True)
     record.update(stats)
     if error is not None:
-        record.update(_error_record(error))
+        record.update(error_record(error))
         return record
     record["geometry"] = _geometry(out)
     if save_corrected:
@@ -198,7 +151,7 @@ def run_tilt(impl: str, case: str, method: str, *, save_corrected: str | None) -
 def run_recon(
     impl: str, case: str, method: str, *, iterations: int, thickness: int, ncores: int | None
 ) -> dict[str, Any]:
-    data, tilts = _load(case)
+    data, tilts = load_case(case, truth=False)
     record: dict[str, Any] = {
         "mode": "recon",
         "impl": impl,
@@ -212,21 +165,21 @@ def run_recon(
     try:
         record["version"], stack = _make_stack(impl, data, tilts)
     except Exception as exc:
-        record.update(_error_record(exc))
+        record.update(error_record(exc))
         return record
     try:  # lazy imports (astra, dask), astra's plugin scan; not charged to the measurement
-        keep = np.unique(np.linspace(0, len(tilts) - 1, 15).round().astype(int))
-        _v, small = _make_stack(impl, _crop(data, 32)[keep], tilts[keep])
+        keep = spread(len(tilts))
+        _v, small = _make_stack(impl, central_crop(data, 32, keep), tilts[keep])
         _reconstruct(impl, small, method, 2, 16, ncores)
     except Exception as exc:
-        record["warmup_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        record["warmup_error"] = short_error(exc)
     del data
-    volume, error, stats = _timed(
-        lambda: _reconstruct(impl, stack, method, iterations, thickness, ncores)
+    volume, error, stats, _meter = timed(
+        lambda: _reconstruct(impl, stack, method, iterations, thickness, ncores), cpu=True
     )
     record.update(stats)
     if error is not None:
-        record.update(_error_record(error))
+        record.update(error_record(error))
         return record
     volume = np.asarray(volume)
     record["volume_shape"] = list(volume.shape)
@@ -248,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     set_memory_limit(args.mem_limit_gb)
-
-    import warnings
-
-    warnings.simplefilter("ignore")  # third-party chatter must not end up in the logs
+    quiet()  # third-party chatter must not end up in the logs
     if args.mode == "tilt":
         if args.method not in TILT_METHODS:
             parser.error(f"--mode tilt takes --method {' | '.join(TILT_METHODS)}")
@@ -267,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             thickness=args.thickness,
             ncores=args.ncores,
         )
-    record["python"] = sys.version.split()[0]
-    record["numpy"] = np.__version__
-    record["mem_limit_gb"] = args.mem_limit_gb
-    Path(args.out).write_text(json.dumps(record))
+    write_record(record, args.out, args.mem_limit_gb)
     return 0
 
 

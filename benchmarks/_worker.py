@@ -7,7 +7,8 @@ Started by ``bench_align.py`` with the Python of the implementation's own enviro
   :func:`_tomoalign_lazy`);
 * ``etspy130`` / ``etspy111``: ``benchmarks/.venv-etspy130`` / ``.venv-etspy111`` (``make
   bench-venvs``), which do not have tomoalign. This file therefore imports only the standard
-  library and NumPy at module level, and the implementation under test inside the run.
+  library, NumPy and ``_common.py`` (standard library and NumPy too) at module level, and the
+  implementation under test inside the run.
 
 Modes
 -----
@@ -15,7 +16,7 @@ Modes
     Load the case, build the implementation's stack with the tilts, warm up with one small
     call of the same method (15 projections, 96 x 96 px; pays lazy imports; ``--no-warmup``
     skips it), then time the whole align call (``time.perf_counter``) and measure the peak
-    memory it ADDS (see :class:`PeakRSS`). Writes seconds, memory, the found shifts
+    memory it ADDS (see ``_common.PeakRSS``). Writes seconds, memory, the found shifts
     (converted to tomoalign's convention, see ``SHIFT_SIGN``) or the error.
 ``floor`` (tomoalign only)
     Time ``tomoalign.estimate_shifts(data, "PC")`` alone and the "FFT floor" of a pairwise
@@ -47,152 +48,31 @@ machine down; the orchestrator adds a wall-clock timeout.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
-import resource
-import sys
-import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import (
+    MB,
+    RESULTS,
+    central_crop,
+    error_record,
+    load_case,
+    quiet,
+    set_memory_limit,
+    short_error,
+    spread,
+    timed,
+    write_record,
+)
 
 IMPLS = ("tomoalign", "tomoalign-lazy", "etspy130", "etspy111")
 METHODS = ("PC", "COM", "COM-CL", "StackReg")
 
 #: Factor that turns an implementation's shifts into tomoalign's (dy, dx) convention.
 SHIFT_SIGN = {"tomoalign": 1.0, "tomoalign-lazy": 1.0, "etspy130": 1.0, "etspy111": 1.0}
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-_RESULTS = Path(__file__).resolve().parent / "results"
-_MB = 2**20
-
-
-def set_memory_limit(gigabytes: float) -> None:
-    """Cap this process's address space so a huge allocation fails with MemoryError."""
-    if gigabytes <= 0:
-        return
-    limit = int(gigabytes * 2**30)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def rss_bytes() -> int:
-    """Current resident set size from /proc/self/statm (second field, pages)."""
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[1]) * _PAGE
-
-
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_hwm() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
-class PeakRSS:
-    """Peak resident memory added by a block of code.
-
-    Three readings of the same quantity:
-
-    * ``sampled`` (only where the ``hwm`` reset is not permitted): a daemon thread reads RSS
-      from ``/proc/self/statm`` every ``interval`` seconds; peak during the block minus the
-      RSS just before it. Can miss a spike shorter than the interval (or made while the GIL
-      is held for longer).
-    * ``hwm``: the kernel's exact peak (``VmHWM``), reset to the current RSS just before the
-      block by writing ``5`` to ``/proc/self/clear_refs``; after minus before. ``None`` where
-      the reset is not permitted.
-    * ``ru_maxrss``: the delta of ``getrusage(RUSAGE_SELF).ru_maxrss`` over the block. Linux
-      derives it from the same mark, so after a successful reset it is a second reading of the
-      exact peak; without the reset it is a lower bound (zero if the block stays under an
-      earlier peak of the process).
-
-    ``peak_added`` is the larger of ``sampled`` and ``hwm``.
-
-    The sampling thread runs only where the reset is not permitted (``sampled`` is then
-    the fallback; otherwise it is ``None``): waking every millisecond, it competes for the
-    GIL and a core with the code being timed, which slowed a 0.5 s multithreaded call
-    measurably on 2 cores.
-
-    ``anonymous=True`` (for code that reads and writes memory-mapped files, whose pages count
-    in the RSS but are the page cache's to drop): the thread always runs and samples
-    ``RssAnon`` (``/proc/self/status``) instead, and ``peak_added`` is the peak of the
-    anonymous memory minus its level just before the block (``hwm`` and ``ru_maxrss`` still
-    include the file pages).
-    """
-
-    def __init__(self, interval: float = 0.001, *, anonymous: bool = False) -> None:
-        self.interval = interval
-        self.anonymous = anonymous
-        self._stop = threading.Event()
-        self._peak = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _read(self) -> int:
-        if self.anonymous:
-            return (_status_kb("RssAnon") or 0) * 1024
-        return rss_bytes()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = self._read()
-            if rss > self._peak:
-                self._peak = rss
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        gc.collect()
-        self.baseline = self._read()
-        self.rss_baseline = rss_bytes() if self.anonymous else self.baseline
-        self._peak = self.baseline
-        self.hwm_reset = _reset_hwm()
-        # Read after the reset, which also lowers ru_maxrss (Linux takes it from the same mark).
-        self.maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-        if self.anonymous or not self.hwm_reset:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        final = self._read()
-        hwm_kb = _status_kb("VmHWM") if self.hwm_reset else None
-        if self._thread.is_alive():  # sampling: anonymous memory, or no resettable mark
-            self._stop.set()
-            self._thread.join()
-            self._peak = max(self._peak, final)
-            self.sampled = (self._peak - self.baseline) / _MB
-        else:
-            self.sampled = None
-        self.hwm = None if hwm_kb is None else (hwm_kb * 1024 - self.rss_baseline) / _MB
-        maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self.ru_maxrss = (maxrss_after - self.maxrss_before) / 1024
-        if self.anonymous:
-            self.peak_added = self.sampled
-        else:
-            self.peak_added = max(
-                (final - self.baseline) / _MB,
-                self.sampled if self.sampled is not None else 0.0,
-                self.hwm if self.hwm is not None else 0.0,
-            )
-        self.baseline_mb = self.baseline / _MB
 
 
 # --- the implementations ---------------------------------------------------------------------
@@ -265,8 +145,8 @@ def _tomoalign_lazy() -> tuple[str, Any, Any]:
 
     import tomoalign
 
-    _RESULTS.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".lazy-", dir=_RESULTS))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".lazy-", dir=RESULTS))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     count = iter(range(1_000_000))
 
@@ -294,80 +174,39 @@ _LOADERS = {
 # --- modes -----------------------------------------------------------------------------------
 
 
-def _load_case(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(path) as saved:
-        return (
-            np.ascontiguousarray(saved["data"], dtype=np.float32),
-            np.asarray(saved["tilts"], dtype=float),
-            np.asarray(saved["true_shifts"], dtype=float),
-        )
-
-
-def _error_record(exc: BaseException) -> dict[str, Any]:
-    return {
-        "error": f"{type(exc).__name__}: {exc}"[:500],
-        "error_type": type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
-    }
-
-
-def _warmup_data(data: np.ndarray) -> np.ndarray:
-    """Up to 15 evenly spread projections, central crop of at most 96 x 96 px (a copy)."""
-    n, ny, nx = data.shape
-    keep = np.unique(np.linspace(0, n - 1, min(n, 15)).round().astype(int))
-    cy, cx = max(0, (ny - 96) // 2), max(0, (nx - 96) // 2)
-    return np.ascontiguousarray(data[keep, cy : cy + 96, cx : cx + 96])
-
-
-def _warmup_tilts(tilts: np.ndarray) -> np.ndarray:
-    n = len(tilts)
-    return tilts[np.unique(np.linspace(0, n - 1, min(n, 15)).round().astype(int))]
-
-
 def run_align(impl: str, case: str, method: str, *, warmup: bool = True) -> dict[str, Any]:
-    data, tilts, _ = _load_case(case)
+    data, tilts, _ = load_case(case)
     record: dict[str, Any] = {
         "impl": impl,
         "method": method,
         "case": Path(case).stem,
         "shape": list(data.shape),
-        "stack_mb": data.nbytes / _MB,
+        "stack_mb": data.nbytes / MB,
     }
     try:
         version, make, align = _LOADERS[impl]()
         record["version"] = version
         stack = make(data, tilts)
     except Exception as exc:
-        record.update(_error_record(exc))
+        record.update(error_record(exc))
         return record
     if warmup:
         # Steady state: a small first call pays the lazy imports and one-off set-up (ETSpy
         # imports scikit-image, pystackreg... inside the call) so that neither is charged to
         # the measured call. A failing warm-up is recorded and does not stop the measurement.
+        # Up to 15 evenly spread projections, central crop of at most 96 x 96 px (a copy).
+        keep = spread(len(tilts))
         try:
-            align(make(_warmup_data(data), _warmup_tilts(tilts)), method)
+            align(make(central_crop(data, 96, keep), tilts[keep]), method)
         except Exception as exc:
-            record["warmup_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            record["warmup_error"] = short_error(exc)
     del data
-    shifts, error = None, None
-    meter = PeakRSS(anonymous=impl == "tomoalign-lazy")
-    with meter:
-        t0 = time.perf_counter()
-        try:
-            shifts = align(stack, method)
-        except Exception as exc:  # MemoryError included: record it and go on
-            error = exc
-        seconds = time.perf_counter() - t0
-    record.update(
-        seconds=seconds,
-        peak_added_mb=meter.peak_added,
-        sampled_peak_added_mb=meter.sampled,
-        hwm_peak_added_mb=meter.hwm,
-        ru_maxrss_added_mb=meter.ru_maxrss,
-        baseline_rss_mb=meter.baseline_mb,
+    shifts, error, stats, meter = timed(
+        lambda: align(stack, method), anonymous=impl == "tomoalign-lazy"
     )
+    record.update(stats, ru_maxrss_added_mb=meter.ru_maxrss, baseline_rss_mb=meter.baseline_mb)
     if error is not None:
-        record.update(_error_record(error))
+        record.update(error_record(error))
         return record
     record["shifts"] = (np.asarray(shifts, dtype=float) * SHIFT_SIGN[impl]).tolist()
     return record
@@ -388,7 +227,7 @@ def run_floor(case: str, repeats: int) -> dict[str, Any]:
 
     import tomoalign
 
-    data, tilts, _ = _load_case(case)
+    data, tilts, _ = load_case(case)
     workers = os.cpu_count() or 1
     n, ny, nx = data.shape
     spectra = scipy.fft.rfft2(data, workers=workers)
@@ -412,7 +251,7 @@ def run_floor(case: str, repeats: int) -> dict[str, Any]:
         )
         record["ratio"] = record["estimate_seconds"] / record["floor_seconds"]
     except Exception as exc:
-        record.update(_error_record(exc))
+        record.update(error_record(exc))
     return record
 
 
@@ -496,10 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     set_memory_limit(args.mem_limit_gb)
-
-    import warnings
-
-    warnings.simplefilter("ignore")  # third-party chatter must not end up in the timings' logs
+    quiet()  # third-party chatter must not end up in the timings' logs
     if args.mode == "sign":
         record = run_sign(args.impl)
     elif args.case is None:
@@ -510,10 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         record = run_floor(args.case, args.repeats)
     else:
         record = run_align(args.impl, args.case, args.method, warmup=not args.no_warmup)
-    record["python"] = sys.version.split()[0]
-    record["numpy"] = np.__version__
-    record["mem_limit_gb"] = args.mem_limit_gb
-    Path(args.out).write_text(json.dumps(record))
+    write_record(record, args.out, args.mem_limit_gb)
     return 0
 
 

@@ -17,24 +17,19 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-WORKER = HERE / "_worker.py"
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _runner import available, run_worker, short  # noqa: E402
-from cases import CASES, ensure_case, get_spec  # noqa: E402
+from _common import HERE, RESULTS, machine, machine_line, write_report
+from _runner import available, run_worker, short, warn_missing
+from cases import CASES, ensure_case, get_spec
+
+WORKER = HERE / "_worker.py"
 
 METHODS = ("PC", "COM", "COM-CL", "StackReg")
 IMPLS = ("tomoalign", "tomoalign-lazy", "etspy130", "etspy111")
@@ -198,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats and --floor-repeats must be at least 1")
     guard = {"timeout": args.timeout, "mem_limit_gb": args.mem_limit_gb}
 
-    missing = [impl for impl in args.impls if not available(impl)]
-    for impl in missing:
-        print(f"[bench] {LABEL[impl]} venv missing: run make bench-venvs", file=sys.stderr)
+    missing = warn_missing(args.impls, LABEL)
     signs = check_signs(args.impls, **guard)
 
     results: dict[str, Any] = {}
@@ -271,35 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         }
         print("\n" + case_markdown(spec.name, results[spec.name]))
 
-    meta = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "argv": sys.argv[1:] if argv is None else argv,
-        "host": platform.node(),
-        "cpu_count": os.cpu_count(),
-        "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            impl: next(
-                (
-                    r["version"]
-                    for m in args.methods
-                    for c in results.values()
-                    for r in c["runs"][m].get(impl, [])
-                    if r.get("version")
-                ),
-                None,
-            )
-            for impl in args.impls
-        },
+    meta = machine(argv)
+    meta["versions"] = {
+        impl: next(
+            (
+                r["version"]
+                for m in args.methods
+                for c in results.values()
+                for r in c["runs"][m].get(impl, [])
+                if r.get("version")
+            ),
+            None,
+        )
+        for impl in args.impls
     }
     header = [
         "# Alignment benchmark",
         "",
-        f"{meta['date']}, {meta['cpu_count']} cores, {meta['memory_gb']:.0f} GiB, "
-        f"Python {meta['python']}; "
-        + ", ".join(f"{LABEL[i]} {v}" for i, v in meta["versions"].items() if v)
-        + f". Options: `{' '.join(meta['argv']) or '(defaults)'}`.",
+        machine_line(meta, LABEL),
         "",
         "Seconds: median over repeats of the whole align call in a fresh process (after a small "
         "warm-up call). Peak added MB: the most over repeats of the resident memory the call "
@@ -321,12 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         + ["Sign check:", "", *sign_lines, ""]
         + [case_markdown(name, res) for name, res in results.items()]
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "align.md").write_text(markdown)
-    (args.out / "align.json").write_text(
-        json.dumps({"meta": meta, "sign_checks": signs, "cases": results}, indent=1, default=str)
+    md, js = write_report(
+        args.out, "align", markdown, {"meta": meta, "sign_checks": signs, "cases": results}
     )
-    print(f"[bench] wrote {args.out / 'align.md'} and {args.out / 'align.json'}", file=sys.stderr)
+    print(f"[bench] wrote {md} and {js}", file=sys.stderr)
     return 0
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-_MB = 2**20
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import MB, PeakRSS
 
 
 def write_series(folder: Path, shape: tuple[int, int, int], *, factor: int = 4) -> Path:
@@ -58,9 +59,6 @@ def write_series(folder: Path, shape: tuple[int, int, int], *, factor: int = 4) 
 
 def run_one(folder: Path, method: str) -> dict:
     """One method in this process: load lazily, align, save; time and peak RssAnon."""
-    sys.path.insert(0, str(HERE))
-    from _worker import PeakRSS
-
     import tomoalign
     from tomoalign import datasets
     from tomoalign.metrics import rms_error
@@ -90,7 +88,7 @@ def run_one(folder: Path, method: str) -> dict:
     return {
         "method": method,
         "shape": list(stack.data.shape),
-        "file_mb": source.stat().st_size / _MB,
+        "file_mb": source.stat().st_size / MB,
         "align_s": t1 - t0,
         "save_s": t2 - t1,
         "seconds": t2 - t0,

@@ -24,11 +24,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -37,14 +35,21 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-CASE_DIR = RESULTS / "cases"
-WORKER = HERE / "_tilt_worker.py"
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _runner import available, run_worker, short  # noqa: E402
+from _common import (
+    CASE_DIR,
+    HERE,
+    RESULTS,
+    cached,
+    machine,
+    machine_line,
+    save_npz,
+    write_report,
+)
+from _runner import available, run_worker, short, warn_missing
+
+WORKER = HERE / "_tilt_worker.py"
 
 IMPLS = ("tomoalign", "etspy130", "etspy111")
 LABEL = {"tomoalign": "tomoalign", "etspy130": "ETSpy 1.3.0", "etspy111": "ETSpy 1.1.1"}
@@ -180,10 +185,8 @@ def ensure_case(case: Any) -> Path:
     from tomoalign import datasets
 
     path = CASE_DIR / f"tilt-{case.name}.npz"
-    if path.exists():
-        with np.load(path) as saved:
-            if "spec" in saved and str(saved["spec"]) == _spec_json(case):
-                return path
+    if cached(path, _spec_json(case)):
+        return path
     t0 = time.perf_counter()
     tilts = case.tilts
     truth = datasets.phantom_series(case.shape, tilts=tilts, seed=case.phantom_seed)
@@ -200,13 +203,7 @@ def ensure_case(case: Any) -> Path:
     else:
         data = truth.data
     data = np.ascontiguousarray(data, dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, data=data, tilts=tilts, spec=_spec_json(case))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_npz(path, data=data, tilts=tilts, spec=_spec_json(case))
     print(
         f"[cases] built {path.name}: {case.describe()} ({time.perf_counter() - t0:.1f} s)",
         file=sys.stderr,
@@ -649,9 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         cases += [c for c in GROUPS.get(item, [item]) if c not in cases]
     args.cases = cases
     guard = {"timeout": args.timeout, "mem_limit_gb": args.mem_limit_gb}
-    for impl in sorted({*args.impls, *(RECON_VARIANTS[v][0] for v in args.recon_impls)}):
-        if not available(impl):
-            print(f"[bench] {LABEL[impl]} venv missing: run make bench-venvs", file=sys.stderr)
+    warn_missing(sorted({*args.impls, *(RECON_VARIANTS[v][0] for v in args.recon_impls)}), LABEL)
 
     out: dict[str, Any] = {}
     if "tilt" in args.parts:
@@ -663,26 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     for rec in _all_records(out):
         if rec.get("version"):
             versions.setdefault(rec["impl"], rec["version"])
-    meta = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "argv": sys.argv[1:] if argv is None else argv,
-        "host": platform.node(),
-        "cpu_count": os.cpu_count(),
-        "load_avg_at_end": os.getloadavg(),
-        "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
-    lines = [
-        "# Tilt-axis and reconstruction benchmark",
-        "",
-        f"{meta['date']}, {meta['cpu_count']} cores, {meta['memory_gb']:.0f} GiB, Python "
-        f"{meta['python']}; "
-        + ", ".join(f"{LABEL[i]} {v}" for i, v in versions.items())
-        + f". Options: `{' '.join(meta['argv']) or '(defaults)'}`.",
-        "",
-    ]
+    meta = machine(argv, load_avg=True)
+    meta["versions"] = versions
+    lines = ["# Tilt-axis and reconstruction benchmark", "", machine_line(meta, LABEL), ""]
     if "tilt" in out:
         lines += tilt_markdown(out["tilt"])
         print("\n".join(["", *tilt_summary(out["tilt"]["cases"], out["tilt"]["estimators"])]))
@@ -698,12 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             *recon_table(r, args.iterations),
             "",
         ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tilt_axis.md").write_text("\n".join(lines))
-    (args.out / "tilt_axis.json").write_text(
-        json.dumps({"meta": meta, **out}, indent=1, default=str)
-    )
-    print(f"[bench] wrote {args.out / 'tilt_axis.md'} and tilt_axis.json", file=sys.stderr)
+    md, _ = write_report(args.out, "tilt_axis", "\n".join(lines), {"meta": meta, **out})
+    print(f"[bench] wrote {md} and tilt_axis.json", file=sys.stderr)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -32,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-CASE_DIR = HERE / "results" / "cases"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import CASE_DIR, HERE, cached, save_npz
+from _common import load_case as load_case  # the workers' case reader, importable from here too
 
 #: Edge length of the projections in ``--small`` mode (tilts unchanged).
 SMALL_SIZE = 128
@@ -194,23 +195,15 @@ def ensure_case(spec: CaseSpec, *, rebuild: bool = False, verbose: bool = True) 
     """The path of the case's ``.npz``, building and saving it first when needed."""
     path = case_path(spec)
     if path.exists() and not rebuild:
-        with np.load(path) as saved:
-            if "spec" in saved and str(saved["spec"]) == _spec_json(spec):
-                return path
+        if cached(path, _spec_json(spec)):
+            return path
         if verbose:
             print(f"[cases] {path.name}: recipe changed, rebuilding", file=sys.stderr)
     if verbose:
         print(f"[cases] building {spec.name}: {spec.describe()}", file=sys.stderr)
     t0 = time.perf_counter()
     data, tilts, true_shifts = build(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        # Uncompressed: numpy reads it back in chunks, without a second full copy.
-        np.savez(tmp, data=data, tilts=tilts, true_shifts=true_shifts, spec=_spec_json(spec))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_npz(path, data=data, tilts=tilts, true_shifts=true_shifts, spec=_spec_json(spec))
     if verbose:
         print(
             f"[cases] saved {path.name} ({data.nbytes / 2**20:.0f} MiB) in "
@@ -218,11 +211,6 @@ def ensure_case(spec: CaseSpec, *, rebuild: bool = False, verbose: bool = True) 
             file=sys.stderr,
         )
     return path
-
-
-def load_case(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(path) as saved:
-        return saved["data"], saved["tilts"], saved["true_shifts"]
 
 
 def main(argv: list[str] | None = None) -> int:

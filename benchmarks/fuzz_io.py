@@ -24,8 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-FUZZ = HERE.parent / "tests" / "test_io"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, ROOT
+
+FUZZ = ROOT / "tests" / "test_io"
 
 _WORKER = """
 import json, sys, tempfile
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             for o in (undocumented + slow + heavy)[:10]
         ],
     }
-    out = HERE / "results" / "fuzz_io.json"
+    out = RESULTS / "fuzz_io.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -2,25 +2,10 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from tomoalign._backend import cupy_available, is_dask_array, to_numpy
+from tomoalign._backend import is_dask_array, to_numpy
 from tomoalign.shifts import apply_shifts, common_area
 
-
-@pytest.fixture(
-    params=[
-        "numpy",
-        pytest.param(
-            "cupy",
-            marks=pytest.mark.skipif(not cupy_available(), reason="CuPy with a GPU not available"),
-        ),
-    ]
-)
-def xp(request):
-    if request.param == "numpy":
-        return np
-    import cupy
-
-    return cupy
+# ``xp`` (NumPy, and CuPy where a GPU is present) is tests/conftest.py's.
 
 
 def gaussian_stack(n, ny, nx, *, sigma=2.5, dtype=np.float64):

@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 
 import tomoalign
-from tomoalign import datasets
 
 METHODS = ("PC", "COM", "COM-CL")
 
 
 @pytest.fixture(scope="module")
-def series():
-    stack = datasets.phantom_series(shape=(48, 48), tilts=np.arange(-60, 61, 10))
-    moved, _ = datasets.misalign(stack, jitter=2, seed=1)
+def series(misaligned):
+    moved, _ = misaligned((48, 48), np.arange(-60, 61, 10), jitter=2, seed=1)
     return moved
 
 

@@ -7,17 +7,14 @@ import pytest
 
 from tomoalign.estimate._center_of_mass import com_shifts
 from tomoalign.metrics import rms_error
-from tomoalign.shifts import apply_shifts
-from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
+from tomoalign.simulate import add_noise_array
 
 TILTS = np.arange(-70.0, 71.0, 4.0)
 
 
 @pytest.fixture(scope="module")
-def series():
-    clean = phantom_projections((96, 96), TILTS, seed=3)
-    true = random_misalignment(TILTS.size, jitter=4.0, seed=1)
-    moved = np.asarray(apply_shifts(clean, true), dtype=np.float32)
+def series(shifted_projections):
+    _, moved, true = shifted_projections((96, 96), TILTS, seed=3, jitter=4.0, shift_seed=1)
     noisy = add_noise_array(moved, kind="gaussian", level=0.5, seed=1)
     return moved, noisy, true
 

@@ -9,31 +9,30 @@ from tomoalign._profiles import support, windowed_com
 from tomoalign.estimate._common_line import com_cl_shifts
 from tomoalign.metrics import rms_error
 from tomoalign.shifts import apply_shifts
-from tomoalign.simulate import add_noise_array, phantom_projections, random_misalignment
+from tomoalign.simulate import add_noise_array
 
 TILTS = np.arange(-70.0, 71.0, 4.0)
 FILLING_TILTS = np.arange(0.0, 180.0, 6.0)
 
 
 @pytest.fixture(scope="module")
-def series():
-    clean = phantom_projections((96, 96), TILTS, seed=3)
-    true = random_misalignment(TILTS.size, jitter=4.0, seed=2)
-    moved = np.asarray(apply_shifts(clean, true), dtype=np.float32)
+def series(shifted_projections):
+    clean, moved, true = shifted_projections((96, 96), TILTS, seed=3, jitter=4.0, shift_seed=2)
     noisy = add_noise_array(moved, kind="gaussian", level=0.5, seed=2)
     return clean, moved, noisy, true
 
 
 @pytest.fixture(scope="module")
-def filling():
+def filling(shifted_projections):
     """A misaligned series whose object nearly fills the field of view (256 x 256 px).
 
     The y windows of 18 of the 30 projections are cut by the image edges, and most
     projections have 16 or more background rows of their own.
     """
-    clean = phantom_projections((256, 256), FILLING_TILTS, seed=9, margin=20)
-    true = random_misalignment(FILLING_TILTS.size, jitter=4.0, seed=2)
-    return np.asarray(apply_shifts(clean, true), dtype=np.float32), true
+    _, moved, true = shifted_projections(
+        (256, 256), FILLING_TILTS, seed=9, margin=20, jitter=4.0, shift_seed=2
+    )
+    return moved, true
 
 
 def test_clean_ground_truth(series):

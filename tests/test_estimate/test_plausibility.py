@@ -13,11 +13,7 @@ from tomoalign.estimate._plausibility import profile_offsets, warn_if_implausibl
 
 METHODS = ("PC", "COM", "COM-CL", "StackReg")
 TILTS = np.arange(-70.0, 71.0, 4.0)
-
-
-@pytest.fixture(scope="module")
-def phantom():
-    return datasets.phantom_series(shape=(256, 256), tilts=TILTS)
+SHAPE = (256, 256)  # the phantom: tests/conftest.py's misaligned(SHAPE, TILTS, ...)
 
 
 def _implausible(record: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
@@ -32,9 +28,9 @@ def _align(stack, method):
 
 
 @pytest.mark.parametrize("method", ["COM", "StackReg"])
-def test_fires_where_a_method_fails(phantom, method):
+def test_fires_where_a_method_fails(misaligned, method):
     """30 px jitter on 256 px: COM (p=20) and StackReg (broken chain) fail; it says so."""
-    moved, _ = datasets.misalign(phantom, jitter=30, seed=1)
+    moved, _ = misaligned(SHAPE, TILTS, jitter=30, seed=1)
     found = _align(moved, method)
     assert len(found) == 1
     message = str(found[0].message)
@@ -45,27 +41,27 @@ def test_fires_where_a_method_fails(phantom, method):
     assert found[0].filename == __file__  # points at the caller's line
 
 
-def test_fires_from_estimate_shifts(phantom):
-    moved, _ = datasets.misalign(phantom, jitter=30, seed=1)
+def test_fires_from_estimate_shifts(misaligned):
+    moved, _ = misaligned(SHAPE, TILTS, jitter=30, seed=1)
     with pytest.warns(UserWarning, match=r"^COM alignment: the shifts found look implausible"):
         tomoalign.estimate_shifts(moved.data, "COM", tilts=TILTS)
 
 
 @pytest.mark.parametrize("method", ["PC", "COM-CL"])
-def test_silent_where_a_method_copes_with_30_px(phantom, method):
-    moved, _ = datasets.misalign(phantom, jitter=30, seed=1)
+def test_silent_where_a_method_copes_with_30_px(misaligned, method):
+    moved, _ = misaligned(SHAPE, TILTS, jitter=30, seed=1)
     assert _align(moved, method) == []
 
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("case", ["jitter", "noisy", "drift"])
-def test_silent_on_benchmark_like_cases(phantom, method, case):
+def test_silent_on_benchmark_like_cases(misaligned, method, case):
     """The README's cases (phantom, jitter 5; noise; drift), at 256 px."""
     if case == "drift":
-        moved, _ = datasets.misalign(phantom, jitter=0, drift=1.5, seed=1)
+        moved, _ = misaligned(SHAPE, TILTS, jitter=0, drift=1.5, seed=1)
         moved = datasets.add_noise(moved, "gaussian", 0.3, seed=2)
     else:
-        moved, _ = datasets.misalign(phantom, jitter=5, seed=1)
+        moved, _ = misaligned(SHAPE, TILTS, jitter=5, seed=1)
         if case == "noisy":
             moved = datasets.add_noise(moved, "gaussian", 0.5, seed=2)
     assert _align(moved, method) == []

@@ -77,7 +77,6 @@ def test_existing_file_error_carries_the_path(tmp_path, stack7):
     )
 
 
-@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("suffix", [".mrc", ".tif", ".hspy"])
 def test_full_disk(small_disk, big7, lazy, suffix):
     stack = big7.as_lazy() if lazy else big7

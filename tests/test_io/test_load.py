@@ -65,7 +65,6 @@ def test_corrupt_dm_file(tmp_path, shared_data):
         tomoalign.load(bad)
 
 
-@pytest.mark.parametrize("lazy", [False, True])
 def test_hspy_round_trip_keeps_everything(tmp_path, stack7, tilts7, lazy):
     stack7.shifts = np.arange(14, dtype=float).reshape(7, 2)
     stack7.metadata.Tomography.tiltaxis = 1.5
@@ -88,7 +87,6 @@ def test_hspy_opens_in_hyperspy_as_our_class(tmp_path, stack7, tilts7):
     np.testing.assert_array_equal(sig.tilts, tilts7)
 
 
-@pytest.mark.parametrize("lazy", [False, True])
 def test_tiff_round_trip(tmp_path, stack7, tilts7, lazy):
     stack7.save(tmp_path / "s.tif")
     back = tomoalign.load(tmp_path / "s.tif", lazy=lazy)

@@ -16,7 +16,6 @@ def volume():
     return vol
 
 
-@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("name", ["rec.mrc", "rec.rec"])
 def test_volume_round_trip(tmp_path, volume, lazy, name):
     vol = volume.as_lazy() if lazy else volume

@@ -12,7 +12,6 @@ import tomoalign
 import tomoalign._backend as backend
 import tomoalign.estimate._phase_correlation as pc_module
 import tomoalign.estimate._stackreg as stackreg_module
-from tomoalign import datasets
 
 da = pytest.importorskip("dask.array")
 
@@ -37,10 +36,9 @@ class CountingMemmap:
 
 
 @pytest.fixture(scope="module")
-def on_disk(tmp_path_factory):
+def on_disk(tmp_path_factory, misaligned):
     """A misaligned 41 x 256 x 256 float32 series (10.75 MB) in a raw file, and its array."""
-    stack = datasets.phantom_series(shape=(256, 256), tilts=TILTS)
-    moved, _ = datasets.misalign(stack, jitter=5, seed=1)
+    moved, _ = misaligned((256, 256), TILTS, jitter=5, seed=1)
     data = np.ascontiguousarray(moved.data, dtype=np.float32)
     path = tmp_path_factory.mktemp("lazy") / "series.raw"
     data.tofile(path)

@@ -71,10 +71,9 @@ def test_compose_is_exact():
 
 
 @pytest.fixture(scope="module")
-def two_channels():
+def two_channels(misaligned):
     """A HAADF-like series and a second channel (3 x it) with the same misalignment."""
-    truth = datasets.phantom_series((96, 96), tilts=np.arange(-60, 61, 4), seed=4)
-    moved, _ = datasets.misalign(truth, jitter=3.0, seed=6)
+    moved, _ = misaligned((96, 96), np.arange(-60, 61, 4), phantom_seed=4, jitter=3.0, seed=6)
     other = tomoalign.TomoStack(3.0 * moved.data, tilts=moved.tilts)
     other.metadata.General.title = "EDS map"
     return moved, other

@@ -11,8 +11,8 @@ TILTS = np.arange(-70.0, 71.0, 2.0)
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return datasets.phantom_series((128, 128), tilts=TILTS, seed=2)
+def truth(phantom):
+    return phantom((128, 128), TILTS, seed=2)
 
 
 def _raw(truth, angle, offset, noise=0.0):
