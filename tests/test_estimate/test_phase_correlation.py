@@ -43,8 +43,8 @@ def test_noisy_accuracy(misaligned):
 
 def test_periodic_decomposition_removes_the_edge_cross():
     """A background gradient makes edges that do not wrap around: their cross in the spectrum
-    pulls an unhandled correlation to zero shift; the periodic-plus-smooth decomposition
-    removes it. (A Tukey window does not: measured 3.7 px here, periodic 0.09 px.)"""
+    pulls a correlation that keeps the edges (``taper=0``) towards zero shift by pixels; the
+    periodic-plus-smooth decomposition removes it."""
     rng = np.random.default_rng(4)
     texture = gaussian_filter(rng.standard_normal((96, 96)), 1.5)
     yy, xx = np.mgrid[:96, :96]
@@ -220,6 +220,37 @@ def test_overlap_matches_circular_autocorrelation():
     lags = np.array([[0.0, 1.0, -3.0], [3.0, 7.0, 1.0]])
     expected = [[np.dot(w, np.roll(w, int(r))) / np.dot(w, w) for r in row] for row in lags]
     np.testing.assert_allclose(_Overlap(w)(lags), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "size"), [(3, 1), (5, 2), (30, 7), (30, 100)])
+def test_pair_groups_cover_every_pair_once_in_row_order(n, size):
+    from tomoalign.estimate._phase_correlation import _pair_groups, _Pairs
+
+    pairs = _Pairs.of(n)
+    assert pairs.lags == (1, 2) and pairs.size == 2 * n - 3
+    groups = _pair_groups(pairs, n, size)
+    rows = np.concatenate([np.arange(g.j0, g.j0 + g.a1 - g.a0) for g in groups])
+    np.testing.assert_array_equal(rows, np.arange(pairs.size))
+    for g in groups:
+        assert 0 < g.a1 - g.a0 <= size
+        np.testing.assert_array_equal(pairs.a[g.j0 : g.j0 + g.a1 - g.a0], np.arange(g.a0, g.a1))
+        np.testing.assert_array_equal(
+            pairs.b[g.j0 : g.j0 + g.a1 - g.a0] - g.lag, np.arange(g.a0, g.a1)
+        )
+
+
+@pytest.mark.parametrize(("size", "hi"), [((64, 64), 0.25), ((63, 70), 0.5), ((128, 40), 0.1)])
+def test_layout_holds_the_band(size, hi):
+    from tomoalign.estimate._phase_correlation import _Layout
+
+    layout = _Layout.of(size, hi)
+    ny, nx = size
+    assert layout.my >= 2 * layout.kmy + 1 or layout.my == ny
+    assert layout.kmy == min(int(np.ceil(hi * ny)), ny // 2)
+    assert layout.kmx == min(int(np.ceil(hi * nx)), nx // 2)
+    assert layout.mxh == layout.mx // 2 + 1 and layout.kmx < layout.mxh
+    np.testing.assert_array_equal(layout.ky, np.fft.fftfreq(layout.my) * layout.my)
+    assert layout.coef[0] == 1 and (layout.coef[1:] == 2).all()
 
 
 @pytest.mark.parametrize("k", [1, 2, 7])

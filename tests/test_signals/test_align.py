@@ -80,6 +80,24 @@ def test_misspelt_option_raises(moved):
         estimate_shifts(stack.data, "COM-CL", bogus=1)
 
 
+def test_bad_option_value_raises_before_any_work(moved, monkeypatch):
+    import tomoalign.signals._align as align_module
+
+    def estimated(*args, **kwargs):
+        raise AssertionError("the estimate ran")
+
+    monkeypatch.setattr(align_module, "_run", estimated)
+    monkeypatch.setattr(align_module, "_pc_align", estimated)
+    with pytest.raises(ValueError, match=r"bandpass=\(0.3, 0.2\); expected 0 <= low < high"):
+        align_stack(moved[0], "PC", bandpass=(0.3, 0.2))
+    with pytest.raises(ValueError, match=r"upsample_factor=0; expected an integer in \[1, 100\]"):
+        align_stack(moved[0], "PC", upsample_factor=0)
+    with pytest.raises(ValueError, match=r"cl_div_factor is 1; expected an integer in \[2, 100\]"):
+        moved[0].stack_register("COM-CL", cl_div_factor=1)
+    with pytest.raises(TypeError, match=r"StackReg alignment got unknown option\(s\) 'drift'"):
+        moved[0].stack_register("StackReg", drift=False)
+
+
 def test_option_of_another_method_warns(moved):
     with pytest.warns(UserWarning, match="'xrange' is not used by the PC method"):
         align_stack(moved[0], "PC", xrange=(10, 50))
@@ -163,7 +181,7 @@ def test_cuda_falls_back_with_one_warning(moved, monkeypatch):
     import tomoalign._backend as backend
 
     monkeypatch.setattr(backend, "cupy_available", lambda: False)
-    monkeypatch.setattr(backend, "_cuda_warned", False)
+    monkeypatch.setattr(backend, "_cuda_warned", set())
     with pytest.warns(RuntimeWarning, match="computing the same result on the CPU"):
         gpu = moved[0].stack_register("PC", cuda=True)
     with warnings.catch_warnings():

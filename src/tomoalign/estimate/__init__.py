@@ -7,13 +7,20 @@ options are keyword-only; results are `(n_tilts, 2)` float64 shifts ``(dy, dx)``
 One small module per algorithm: ``_phase_correlation`` (PC), ``_center_of_mass`` (COM),
 ``_common_line`` (COM-CL), ``_stackreg`` (StackReg), ``_tilt_axis`` (the tilt axis); with
 ``_profiles`` (row and column profiles shared by them), ``_background`` (background level),
-``_plausibility`` (the check after every method) and ``_dispatch`` (:func:`estimate_shifts`).
+``_plausibility`` (the check after every method), ``_options`` (each method's options, one
+frozen dataclass per method, checked once) and ``_dispatch`` (:func:`estimate_shifts`).
 """
 
 from tomoalign._background import background_level, subtract_background
 from tomoalign.estimate._center_of_mass import com_shifts
 from tomoalign.estimate._common_line import com_cl_shifts
 from tomoalign.estimate._dispatch import AlignmentMethod, estimate_shifts
+from tomoalign.estimate._options import (
+    CenterOfMassOptions,
+    CommonLineOptions,
+    PhaseCorrelationOptions,
+    StackRegOptions,
+)
 from tomoalign.estimate._phase_correlation import phase_correlation_align, phase_correlation_shifts
 from tomoalign.estimate._plausibility import profile_offsets, warn_if_implausible
 from tomoalign.estimate._stackreg import stackreg_shifts
@@ -26,6 +33,10 @@ from tomoalign.estimate._tilt_axis import (
 
 __all__ = [
     "AlignmentMethod",
+    "CenterOfMassOptions",
+    "CommonLineOptions",
+    "PhaseCorrelationOptions",
+    "StackRegOptions",
     "background_level",
     "com_cl_shifts",
     "com_shifts",

@@ -26,15 +26,10 @@ from tomoalign._profiles import (
     windowed_com,
 )
 from tomoalign._validation import check_profiles, check_series_array, require_tilts
+from tomoalign.estimate._options import MAX_SLICES, CenterOfMassOptions, check_progress
 
-__all__ = ["com_shifts"]
+__all__ = ["MAX_SLICES", "com_shifts"]
 
-#: Most x-slices tracked: the robust fit of their centres of mass is a dense least-squares
-#: problem of ``n_tilts * nslices`` rows by ``n_tilts + 2 * nslices`` columns (nslices = 2048
-#: on 61 projections would take 4 GB), and 100 slices already average the noise well.
-MAX_SLICES = 100
-#: Smallest width (pixels) of the window over which mass profiles are compared.
-_MIN_WINDOW = 8
 #: Bytes of candidate profiles compared at once by the integer search (bounds its memory for
 #: any search range ``p``).
 _SEARCH_BYTES = 64 * 2**20
@@ -165,66 +160,26 @@ def com_shifts(
     >>> com_shifts(stack, np.linspace(-60, 60, 5), p=5).shape
     (5, 2)
     """
-    shifts, _, _ = _com(data, tilts, xrange=xrange, p=p, nslices=nslices, progress=progress)
+    options = CenterOfMassOptions(xrange=xrange, p=p, nslices=nslices)
+    shifts, _, _ = _com(data, tilts, options, progress)
     return shifts
 
 
 def _com(
     data: Any,
     tilts: Any,
-    *,
-    xrange: tuple[int, int] | None,
-    p: int,
-    nslices: int,
+    options: CenterOfMassOptions,
     progress: Callable[[int], Any] | None,
 ) -> tuple[np.ndarray, Any, Any]:
     """:func:`com_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read."""
+    check_progress(progress, "projections read")
     if not hasattr(data, "shape") or not hasattr(data, "dtype"):
         data = np.asarray(data)
     check_series_array(data, min_tilts=3)
     n, ny, nx = (int(v) for v in data.shape)
     theta = np.deg2rad(require_tilts(tilts, n, method="COM alignment"))
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 0 <= p < nx:
-        raise ValueError(
-            f"p is {p!r}; expected an integer in [0, {nx - 1}] (search range in pixels, "
-            "less than the image width)."
-        )
-    p = int(p)
-    most = min(nx, MAX_SLICES)
-    if (
-        isinstance(nslices, bool)
-        or not isinstance(nslices, (int, np.integer))
-        or not 1 <= nslices <= most
-    ):
-        why = (
-            "the image width"
-            if most == nx
-            else f"at most {MAX_SLICES}; the fit grows as its square"
-        )
-        raise ValueError(f"nslices is {nslices!r}; expected an integer in [1, {most}] ({why}).")
-    if xrange is None:
-        # ETSpy's default: compare the central 3/5 directly (profiles are shifted
-        # periodically, so the search range needs no margin inside it).
-        lo, hi = round(nx / 5), round(4 * nx / 5)
-        x0, x1 = lo - p, hi + p
-    else:
-        try:
-            x0, x1 = (round(float(v)) for v in xrange)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"xrange is {xrange!r}; expected two column indices (start, stop)."
-            ) from None
-        if not 0 <= x0 < x1 <= nx:
-            raise ValueError(
-                f"xrange is {xrange!r}; expected 0 <= start < stop <= {nx} (image width)."
-            )
-        lo, hi = x0 + p, x1 - p
-    if hi - lo < _MIN_WINDOW:
-        raise ValueError(
-            f"xrange {(x0, x1)} minus the search range p={p} at both ends leaves "
-            f"{max(hi - lo, 0)} column(s); expected at least {_MIN_WINDOW}. Widen xrange or "
-            "reduce p."
-        )
+    p, lo, hi = options.resolve(nx)
+    nslices = options.nslices
 
     # ---- one pass over the data: sums over x (n, ny) and over y (n, nx) -------------
     rows, profiles = series_profiles(data, progress=progress)

@@ -8,7 +8,6 @@ moves the image content by ``+s``. The shifts returned here ALIGN the stack.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -23,21 +22,12 @@ from tomoalign._profiles import (
     windowed_com,
 )
 from tomoalign._validation import check_profiles, check_series_array
+from tomoalign.estimate._options import MAX_DIV_FACTOR, CommonLineOptions, check_progress
 
-__all__ = ["com_cl_shifts"]
+__all__ = ["MAX_DIV_FACTOR", "com_cl_shifts"]
 
-#: Largest ``cl_div_factor``: each step evaluates that many candidates per line, and one
-#: step of 100 already reaches 0.01 px.
-MAX_DIV_FACTOR = 100
 #: Bytes of candidate phase factors evaluated at once by the subpixel search.
 _SEARCH_BYTES = 64 * 2**20
-
-
-def _check_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int, or raise ``TypeError`` for a non-integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} is {value!r} ({type(value).__name__}); expected an integer.")
-    return int(value)
 
 
 def _deramp(xp: Any, lines: Any, edge: int = 4) -> Any:
@@ -193,56 +183,26 @@ def com_cl_shifts(
     >>> com_cl_shifts(stack).shape
     (5, 2)
     """
-    shifts, _, _ = _com_cl(
-        data,
+    options = CommonLineOptions(
         com_ref_index=com_ref_index,
         cl_ref_index=cl_ref_index,
         cl_resolution=cl_resolution,
         cl_div_factor=cl_div_factor,
-        progress=progress,
     )
+    shifts, _, _ = _com_cl(data, options, progress)
     return shifts
 
 
 def _com_cl(
-    data: Any,
-    *,
-    com_ref_index: int | None,
-    cl_ref_index: int | None,
-    cl_resolution: float,
-    cl_div_factor: int,
-    progress: Callable[[int], Any] | None,
+    data: Any, options: CommonLineOptions, progress: Callable[[int], Any] | None
 ) -> tuple[np.ndarray, Any, Any]:
     """:func:`com_cl_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read."""
+    check_progress(progress, "projections read")
     if not hasattr(data, "shape") or not hasattr(data, "dtype"):
         data = np.asarray(data)
     check_series_array(data, min_tilts=3)
-    n, ny, _ = (int(v) for v in data.shape)
-    com_ref = ny // 2 if com_ref_index is None else _check_int(com_ref_index, "com_ref_index")
-    if not 0 <= com_ref < ny:
-        raise ValueError(
-            f"com_ref_index is {com_ref}; expected a row index in [0, {ny - 1}] (the image "
-            f"height is {ny}). It is the row the centers of mass are moved to."
-        )
-    cl_ref = n // 2 if cl_ref_index is None else _check_int(cl_ref_index, "cl_ref_index")
-    if not 0 <= cl_ref < n:
-        raise ValueError(
-            f"cl_ref_index is {cl_ref}; expected a projection index in [0, {n - 1}] "
-            f"({n} projections)."
-        )
-    if isinstance(cl_resolution, bool) or not isinstance(cl_resolution, (int, float)):
-        raise TypeError(f"cl_resolution is {cl_resolution!r}; expected a float in (0, 0.5).")
-    if not (math.isfinite(cl_resolution) and 0 < cl_resolution < 0.5):
-        raise ValueError(
-            f"cl_resolution is {cl_resolution}; expected a precision in pixels in (0, 0.5), "
-            "e.g. 0.05."
-        )
-    div = _check_int(cl_div_factor, "cl_div_factor")
-    if not 2 <= div <= MAX_DIV_FACTOR:
-        raise ValueError(
-            f"cl_div_factor is {div}; expected an integer in [2, {MAX_DIV_FACTOR}], e.g. 8 "
-            "(each step evaluates that many candidates per line)."
-        )
+    n = int(data.shape[0])
+    com_ref, cl_ref = options.resolve(data.shape)
 
     # ---- one pass over the data: sums over x (n, ny) and over y (n, nx) ---------------
     yprof, lines = series_profiles(data, progress=progress)  # lines: the common lines
@@ -256,7 +216,7 @@ def _com_cl(
     com_y, _ = windowed_com(yprof, center, lower, upper, background=background)
 
     # ---- parallel (x): common lines -------------------------------------------------
-    opts = {"resolution": float(cl_resolution), "div_factor": div}
+    opts = {"resolution": options.cl_resolution, "div_factor": options.cl_div_factor}
     d = _line_offsets(xp, fft, lines[cl_ref], lines, **opts)
     d = d - d[cl_ref]
     mean_line = xp.mean(shift_lines(xp, fft, lines, -d), axis=0)

@@ -1,13 +1,13 @@
 """``estimate_shifts``: one entry point to the shift estimators, on arrays.
 
-The method is an :class:`AlignmentMethod` (ETSpy's strings); its options are checked against
-the estimator's keyword-only parameters, so an unknown name raises :class:`TypeError` listing
-the valid ones (ETSpy silently ignores a misspelt option).
+The method is an :class:`AlignmentMethod` (ETSpy's strings); its options are built into the
+method's options class (:mod:`._options`) once, so an unknown name raises
+:class:`TypeError` listing the valid ones (ETSpy silently ignores a misspelt option) and a
+bad value raises before any work.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -16,11 +16,18 @@ import numpy as np
 
 from tomoalign._backend import to_numpy
 from tomoalign._warnings import warn
-from tomoalign.estimate._center_of_mass import _com, com_shifts
-from tomoalign.estimate._common_line import _com_cl, com_cl_shifts
-from tomoalign.estimate._phase_correlation import _pc, phase_correlation_shifts
+from tomoalign.estimate._center_of_mass import _com
+from tomoalign.estimate._common_line import _com_cl
+from tomoalign.estimate._options import (
+    CenterOfMassOptions,
+    CommonLineOptions,
+    PhaseCorrelationOptions,
+    StackRegOptions,
+    _Options,
+)
+from tomoalign.estimate._phase_correlation import _pc
 from tomoalign.estimate._plausibility import warn_if_implausible
-from tomoalign.estimate._stackreg import _stackreg, stackreg_shifts
+from tomoalign.estimate._stackreg import _stackreg
 
 __all__ = ["AlignmentMethod", "estimate_shifts"]
 
@@ -61,31 +68,15 @@ class AlignmentMethod(StrEnum):
         raise ValueError(f"unknown alignment method {method!r}; valid methods are {valid}")
 
 
-#: Each method's public estimator, and the private form that also returns the row and
-#: column profiles it read (for the plausibility check).
-_ESTIMATORS: dict[AlignmentMethod, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    AlignmentMethod.PC: (phase_correlation_shifts, _pc),
-    AlignmentMethod.COM: (com_shifts, _com),
-    AlignmentMethod.COM_CL: (com_cl_shifts, _com_cl),
-    AlignmentMethod.STACK_REG: (stackreg_shifts, _stackreg),
+#: Each method's options class, and its estimator in the private form that takes the options
+#: and the ``progress`` callback and also returns the row and column profiles it read (for
+#: the plausibility check). COM's takes the tilts after the data.
+_ESTIMATORS: dict[AlignmentMethod, tuple[type[_Options], Callable[..., Any]]] = {
+    AlignmentMethod.PC: (PhaseCorrelationOptions, _pc),
+    AlignmentMethod.COM: (CenterOfMassOptions, _com),
+    AlignmentMethod.COM_CL: (CommonLineOptions, _com_cl),
+    AlignmentMethod.STACK_REG: (StackRegOptions, _stackreg),
 }
-
-
-def _estimator(method: AlignmentMethod) -> Callable[..., np.ndarray]:
-    return _ESTIMATORS[method][0]
-
-
-def _with_profiles(method: AlignmentMethod) -> Callable[..., tuple[np.ndarray, Any, Any]]:
-    """The estimator's private form that also returns the row and column profiles it read."""
-    return _ESTIMATORS[method][1]
-
-
-def _keyword_options(func: Callable[..., Any]) -> list[str]:
-    return [
-        name
-        for name, par in inspect.signature(func).parameters.items()
-        if par.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
 
 
 def estimate_shifts(
@@ -115,9 +106,12 @@ def estimate_shifts(
         twice, so its calls add up to ``2 * n_tilts``) or neighbour pairs newly registered
         (StackReg), tqdm ``update`` style, a block of projections at a time.
     **options
-        The chosen method's own keyword options (e.g. ``upsample_factor``, ``bandpass`` for
-        PC; ``xrange``, ``p``, ``nslices`` for COM; ``com_ref_index``, ``cl_ref_index``,
-        ``cl_resolution``, ``cl_div_factor`` for COM-CL).
+        The chosen method's own keyword options, the fields of its options class other than
+        ``start``: :class:`PhaseCorrelationOptions` (PC: ``upsample_factor``, ``bandpass``,
+        ...), :class:`CenterOfMassOptions` (COM: ``xrange``, ``p``, ``nslices``),
+        :class:`CommonLineOptions` (COM-CL: ``com_ref_index``, ``cl_ref_index``,
+        ``cl_resolution``, ``cl_div_factor``), :class:`StackRegOptions` (StackReg:
+        ``drift_correction``).
 
     Returns
     -------
@@ -131,7 +125,8 @@ def estimate_shifts(
     ValueError
         For an unknown method, or bad data or option values.
     TypeError
-        For an option the method does not take.
+        For an option the method does not take (naming it and listing the valid ones), a
+        non-integer index or a ``progress`` that is not callable.
 
     Examples
     --------
@@ -145,49 +140,43 @@ def estimate_shifts(
     (13, 2)
     """
     member = AlignmentMethod.parse(method)
-    options = _method_options(member, _estimator(member), options, start=start, progress=progress)
-    full = _with_profiles(member)
+    return _run(member, data, _options_for(member, options, start=start), tilts, progress)
+
+
+def _options_for(member: AlignmentMethod, options: dict[str, Any], *, start: int | None) -> Any:
+    """The method's options class built from ``options`` and ``start``.
+
+    ``start`` goes to the methods that have a reference projection (PC, StackReg); for the
+    others a ``start`` other than None is ignored with a warning.
+
+    Raises
+    ------
+    TypeError
+        For an option the method does not take, naming it and listing the valid ones.
+    """
+    cls = _ESTIMATORS[member][0]
+    if "start" in cls.names():
+        return cls.from_kwargs(start=start, **options)
+    built = cls.from_kwargs(**options)
+    if start is not None:
+        _ignored(member, "start")
+    return built
+
+
+def _run(
+    member: AlignmentMethod,
+    data: Any,
+    options: Any,
+    tilts: Any,
+    progress: Callable[[int], None] | None,
+) -> np.ndarray:
+    """Run the method with its ``options`` (an instance of its class); check the result."""
+    run = _ESTIMATORS[member][1]
     args = (data, tilts) if member is AlignmentMethod.COM else (data,)
-    shifts, rows, cols = full(*args, **_all_options(member, options))
+    shifts, rows, cols = run(*args, options, progress)
     shifts = np.asarray(shifts, dtype=float)
     warn_if_implausible(member.value, shifts, to_numpy(rows), to_numpy(cols))
     return shifts
-
-
-def _all_options(member: AlignmentMethod, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with the public function's defaults for those not given."""
-    params = inspect.signature(_estimator(member)).parameters
-    return {
-        name: options.get(name, par.default)
-        for name, par in params.items()
-        if par.kind is inspect.Parameter.KEYWORD_ONLY
-    }
-
-
-def _method_options(
-    member: AlignmentMethod,
-    func: Callable[..., Any],
-    options: dict[str, Any],
-    *,
-    start: int | None,
-    progress: Callable[[int], None] | None,
-) -> dict[str, Any]:
-    """``options`` checked against ``func``'s keywords, with ``start`` and ``progress``."""
-    accepted = _keyword_options(func)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise TypeError(
-            f"{member.value} alignment got unknown option(s) {', '.join(map(repr, unknown))}; "
-            f"valid options are {', '.join(accepted)}"
-        )
-    options = dict(options)
-    if "start" in accepted:
-        options["start"] = start
-    elif start is not None:
-        _ignored(member, "start")
-    if "progress" in accepted:
-        options["progress"] = progress
-    return options
 
 
 def _ignored(member: AlignmentMethod, name: str) -> None:

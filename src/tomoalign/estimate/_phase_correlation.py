@@ -5,20 +5,23 @@ estimates; ``tomoalign.shifts.apply_shifts`` applies. Conventions: a tilt series
 `(n_tilts, ny, nx)` with the tilt axis parallel to x (array axis 2); shifts are
 `(n_tilts, 2)` float64 pixels as ``(dy, dx)`` in :func:`scipy.ndimage.shift`'s sign
 (applying ``s`` moves the content by ``+s``), and are the shifts that *align* the series.
+
+The options are a :class:`PhaseCorrelationOptions`, checked once; the estimate runs in
+three steps (:func:`_estimate`): transform every projection once, measure every pair of
+neighbours, solve the positions.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,15 +41,22 @@ from tomoalign._profiles import (
 from tomoalign._validation import (
     check_profiles,
     check_series_array,
-    check_start,
     require_finite,
+)
+from tomoalign.estimate._options import (
+    MAX_UPSAMPLE_FACTOR,
+    PERIODIC,
+    PhaseCorrelationOptions,
+    check_progress,
 )
 from tomoalign.shifts import apply_shifts, output_dtype, shift_spectra
 
-__all__ = ["PERIODIC", "phase_correlation_align", "phase_correlation_shifts"]
-
-#: ``taper`` value selecting the periodic-plus-smooth decomposition instead of a window.
-PERIODIC = "periodic"
+__all__ = [
+    "MAX_UPSAMPLE_FACTOR",
+    "PERIODIC",
+    "phase_correlation_align",
+    "phase_correlation_shifts",
+]
 
 # Bytes of float32 projections (and of cropped cross-power spectra) handled per chunk.
 _CHUNK_BYTES = 96 * 2**20
@@ -67,9 +77,6 @@ _MIN_RELATIVE_PEAK = 0.3
 #: Highest frequency (cycles/px) of the coarse correlation that locates each peak to the
 #: nearest few pixels; the upsampled DFT then evaluates the full band around it.
 _COARSE = 0.125
-#: Largest ``upsample_factor``: a 1/100 px grid is far finer than the precision a tilt series
-#: supports, and the upsampled-DFT grid grows as its square (10**6 would ask for ~58 GiB).
-MAX_UPSAMPLE_FACTOR = 100
 
 
 def _tukey(n: int, frac: float) -> np.ndarray:
@@ -126,86 +133,12 @@ def _group_size(xp: ModuleType, ny: int, nx: int) -> int:
     return max(1, (_GROUP_BYTES if xp is np else _CHUNK_BYTES) // (ny * nx * 4))
 
 
-def _is_fraction(value: Any) -> bool:
-    """True for a real number (not a bool) in [0, 0.5)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < 0.5
-
-
-def _windowed(taper: Any) -> bool:
-    """True when ``taper`` asks for a Tukey window (a positive fraction)."""
-    return not isinstance(taper, str) and _is_fraction(taper) and taper > 0
-
-
 def _crop_size(n: int, kmax: int) -> int:
     """FFT-friendly length holding frequencies ``|k| <= kmax`` (``n`` if no gain)."""
     import scipy.fft  # next_fast_len only: a size, not a transform
 
     m = scipy.fft.next_fast_len(2 * kmax + 2, real=True)
     return n if m >= n else m
-
-
-def _validate(
-    data: Any,
-    start: int | None,
-    upsample_factor: int,
-    bandpass: tuple[float, float] | None,
-    taper: float | str,
-    whiten: float,
-    max_jump: float | None,
-    com_sigma: float | None,
-) -> tuple[int, float, float]:
-    check_series_array(data, min_tilts=3)
-    shape = data.shape
-    n = int(shape[0])
-    if min(shape[1:]) < 8:
-        raise ValueError(f"data has images of {shape[1]} x {shape[2]} px; expected at least 8 x 8")
-    start = check_start(start, n)
-    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, int | np.integer):
-        raise TypeError(
-            f"upsample_factor must be an int; got {type(upsample_factor).__name__} "
-            f"{upsample_factor!r}"
-        )
-    if not 1 <= upsample_factor <= MAX_UPSAMPLE_FACTOR:
-        raise ValueError(
-            f"upsample_factor={upsample_factor}; expected an integer in [1, "
-            f"{MAX_UPSAMPLE_FACTOR}] (1: whole pixels, k: 1/k px grid refined by a parabola; "
-            "the grid's memory and time grow as its square)"
-        )
-    if bandpass is None:
-        lo, hi = 0.0, 0.5
-    else:
-        try:
-            lo, hi = (float(v) for v in bandpass)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"bandpass={bandpass!r}; expected a pair (low, high) of frequencies in cycles "
-                "per pixel, or None"
-            ) from None
-        if not (0.0 <= lo < hi <= 0.5) or not math.isfinite(lo + hi):
-            raise ValueError(
-                f"bandpass={bandpass!r}; expected 0 <= low < high <= 0.5 cycles per pixel "
-                "(0.5 is the Nyquist frequency), e.g. (0.01, 0.25)"
-            )
-        if hi * min(shape[1:]) < 2:
-            raise ValueError(
-                f"bandpass high={hi} keeps fewer than 2 frequencies of a {shape[1]} x "
-                f"{shape[2]} image; raise it to at least {2 / min(shape[1:]):.3g}"
-            )
-    if not (taper == PERIODIC if isinstance(taper, str) else _is_fraction(taper)):
-        raise ValueError(
-            f"taper={taper!r}; expected {PERIODIC!r} (periodic-plus-smooth decomposition) or "
-            "a fraction of the image size in [0, 0.5) tapered at each edge"
-        )
-    if not 0.0 <= whiten <= 1.0:
-        raise ValueError(f"whiten={whiten}; expected an exponent in [0, 1] (1: phase only)")
-    if max_jump is not None and not max_jump > 0:
-        raise ValueError(f"max_jump={max_jump}; expected a positive number of pixels or None")
-    if com_sigma is not None and not 0 < com_sigma <= n:
-        raise ValueError(
-            f"com_sigma={com_sigma}; expected a width in projections in (0, {n}] (the number "
-            "of projections; a wider low-pass is a constant), or None"
-        )
-    return start, lo, hi
 
 
 def phase_correlation_shifts(
@@ -313,10 +246,10 @@ def phase_correlation_shifts(
     the full size) to locate the peak to a few pixels, then matrix products that evaluate
     the full band (up to ``bandpass[1]``) on the subpixel grid around it. On the CPU each
     core takes its own projections (and pairs) through these steps a few at a time; the
-    matrix products run batched on BLAS's threads. Measured on 90 x 600 x 600 (2 cores):
-    0.8-1.1x the time of an ``rfft2`` of every projection plus an ``irfft2`` per neighbour
-    pair (``benchmarks/bench_align.py``). :func:`phase_correlation_align` shares the
-    transforms with the Fourier shift that applies the result.
+    matrix products run batched on BLAS's threads, so the whole estimate costs about as much
+    as an ``rfft2`` of every projection plus an ``irfft2`` per neighbour pair.
+    :func:`phase_correlation_align` shares the transforms with the Fourier shift that
+    applies the result.
     Extra memory: the cropped spectra (at most about the size of the float32 stack), the
     cropped cross-power spectra of all pairs (about twice that), plus chunks of about
     100 MB.
@@ -348,8 +281,7 @@ def phase_correlation_shifts(
     >>> phase_correlation_shifts(stack, bandpass=None, com_sigma=None).round(2)[3]
     array([-2.,  3.])
     """
-    shifts, _, _ = _pc(
-        data,
+    options = PhaseCorrelationOptions(
         start=start,
         upsample_factor=upsample_factor,
         bandpass=bandpass,
@@ -357,18 +289,19 @@ def phase_correlation_shifts(
         whiten=whiten,
         max_jump=max_jump,
         com_sigma=com_sigma,
-        progress=progress,
     )
+    shifts, _, _ = _pc(data, options, progress)
     return shifts
 
 
-def _pc(data: Any, **options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pc(
+    data: Any, options: PhaseCorrelationOptions, progress: Callable[[int], None] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`phase_correlation_shifts` and the row and column profiles it read (float64)."""
-    names = ("start", "upsample_factor", "bandpass", "taper", "whiten", "max_jump")
-    args = [options[k] for k in (*names, "com_sigma", "progress")]
+    check_progress(progress, "projections read")
     with _thread_pool(data) as pool:
-        shifts, _, rows, cols = _estimate(data, *args, pool=pool)
-    return shifts, rows, cols
+        result = _estimate(data, options, progress, pool=pool)
+    return result.shifts, result.rows, result.cols
 
 
 @contextmanager
@@ -430,8 +363,7 @@ def phase_correlation_align(
     buffer, which is larger by the factor ``2 (nx // 2 + 1) / nx``), plus the cropped
     spectra of the estimate.
     """
-    shifts, aligned, _, _ = _pc_align(
-        data,
+    options = PhaseCorrelationOptions(
         start=start,
         upsample_factor=upsample_factor,
         bandpass=bandpass,
@@ -439,22 +371,24 @@ def phase_correlation_align(
         whiten=whiten,
         max_jump=max_jump,
         com_sigma=com_sigma,
-        progress=progress,
     )
+    shifts, aligned, _, _ = _pc_align(data, options, progress)
     return shifts, aligned
 
 
-def _pc_align(data: Any, **options: Any) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+def _pc_align(
+    data: Any, options: PhaseCorrelationOptions, progress: Callable[[int], None] | None
+) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
     """:func:`phase_correlation_align` and the row and column profiles it read (float64)."""
-    names = ("start", "upsample_factor", "bandpass", "taper", "whiten", "max_jump")
-    args = [options[k] for k in (*names, "com_sigma", "progress")]
-    windowed = _windowed(options["taper"])
+    check_progress(progress, "projections read")
+    windowed = options.windowed
     with _thread_pool(data) as pool:
-        shifts, kept, rows, cols = _estimate(data, *args, keep=not windowed, pool=pool)
+        result = _estimate(data, options, progress, keep=not windowed, pool=pool)
+        shifts, rows, cols = result.shifts, result.rows, result.cols
         if windowed:
             return shifts, apply_shifts(data, shifts, shift_type="fourier"), rows, cols
         workers = n_workers() if pool is not None else 1
-        aligned = _shift_in_place(kept, shifts, data.shape[-1], pool, workers)
+        aligned = _shift_in_place(result.kept, shifts, data.shape[-1], pool, workers)
     return shifts, aligned, rows, cols
 
 
@@ -472,261 +406,558 @@ def _shift_in_place(
     float64, a view of the first bytes of that buffer (image ``j`` takes the bytes
     ``[j A, (j + 1) A)`` with ``A`` an image's size, never past the end of spectrum ``j``,
     whose size is ``B >= A``). Projections go in small groups, each core taking a
-    contiguous range in increasing order, so a group's images only overwrite spectra already
-    shifted -- except where they reach below the core's first spectrum, into the range of
-    the core before it: those images are written once every core has finished.
+    contiguous range in increasing order (:class:`_InPlaceShift`), so a group's images only
+    overwrite spectra already shifted -- except where they reach below the core's first
+    spectrum, into the range of the core before it: those images are written once every
+    core has finished.
     """
     xp = get_array_module(spectra)
     n, ny, nxh = spectra.shape
     real = np.finfo(spectra.dtype).dtype  # float32 for complex64, float64 for complex128
-    aligned = spectra.reshape(-1).view(real)[: n * ny * nx].reshape(n, ny, nx)
-    ratio = 2 * nxh / nx  # B / A >= 1
     group = _group_size(xp, ny, nx)
-    firsts = list(range(0, n, group))
-    fft_workers = 1 if xp is np else None
-    deferred: list[tuple[int, Any]] = []
+    job = _InPlaceShift(
+        spectra=spectra,
+        shifts=shifts,
+        size=(ny, nx),
+        aligned=spectra.reshape(-1).view(real)[: n * ny * nx].reshape(n, ny, nx),
+        ratio=2 * nxh / nx,  # B / A >= 1
+        group=group,
+        firsts=list(range(0, n, group)),
+        deferred=[],
+    )
+    _in_parts(pool, workers, job.run, len(job.firsts))
+    for j0, images in job.deferred:
+        job.aligned[j0 : j0 + images.shape[0]] = images
+    return job.aligned
 
-    def shift_groups(sl: slice) -> None:
-        own = firsts[sl.start]  # this core's first spectrum
-        for j0 in firsts[sl]:
-            j1 = min(n, j0 + group)
-            images = shift_spectra(spectra[j0:j1], shifts[j0:j1], (ny, nx), fft_workers)
-            if j0 >= own * ratio:  # only bytes of spectra this core has already shifted
-                aligned[j0:j1] = images
+
+@dataclass(frozen=True, eq=False)
+class _InPlaceShift:
+    """The work of :func:`_shift_in_place`: ``run(sl)`` shifts the groups ``firsts[sl]``.
+
+    Group ``j0`` (projections ``j0`` to ``j0 + group``) is written into ``aligned`` when its
+    bytes lie in spectra this core has already shifted (``j0 >= own * ratio``), else
+    appended to ``deferred`` as ``(j0, images)`` for the caller to write at the end.
+    """
+
+    spectra: Any
+    shifts: np.ndarray
+    size: tuple[int, int]
+    aligned: Any
+    ratio: float
+    group: int
+    firsts: list[int]
+    deferred: list[tuple[int, Any]]
+
+    def run(self, sl: slice) -> None:
+        xp = get_array_module(self.spectra)
+        fft_workers = 1 if xp is np else None
+        n = self.spectra.shape[0]
+        own = self.firsts[sl.start]  # this core's first spectrum
+        for j0 in self.firsts[sl]:
+            j1 = min(n, j0 + self.group)
+            images = shift_spectra(self.spectra[j0:j1], self.shifts[j0:j1], self.size, fft_workers)
+            if j0 >= own * self.ratio:  # only bytes of spectra this core has already shifted
+                self.aligned[j0:j1] = images
             else:
-                deferred.append((j0, images))  # list.append is atomic
+                self.deferred.append((j0, images))  # list.append is atomic
 
-    _in_parts(pool, workers, shift_groups, len(firsts))
-    for j0, images in deferred:
-        aligned[j0 : j0 + images.shape[0]] = images
-    return aligned
+
+@dataclass(frozen=True, eq=False)
+class _Estimate:
+    """What :func:`_estimate` returns (see there)."""
+
+    shifts: np.ndarray
+    kept: Any
+    rows: np.ndarray
+    cols: np.ndarray
 
 
 def _estimate(
     data: Any,
-    start: int | None,
-    upsample_factor: int,
-    bandpass: tuple[float, float] | None,
-    taper: float | str,
-    whiten: float,
-    max_jump: float | None,
-    com_sigma: float | None,
+    options: PhaseCorrelationOptions,
     progress: Callable[[int], None] | None,
     *,
     keep: bool = False,
     pool: ThreadPoolExecutor | None = None,
-) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+) -> _Estimate:
     """The shifts of :func:`phase_correlation_shifts`, the half spectra, the profiles.
+
+    Three steps: transform every projection once (:func:`_transform_series`), measure the
+    relative shift of every neighbour pair (:func:`_measure_pairs`), solve the positions
+    from the pairs and the profiles (:func:`_positions`).
 
     ``keep`` (only for ``taper="periodic"`` or 0) returns the full ``rfft2`` of the raw
     projections in the output dtype, one `(n_tilts, ny, nx // 2 + 1)` array (else None).
-    The last two are the row and column profiles `(n, ny)`, `(n, nx)` (sums over x and y),
-    float64 NumPy.
+    ``rows`` and ``cols`` are the row and column profiles `(n, ny)`, `(n, nx)` (sums over
+    x and over y), float64 NumPy.
     ``pool``: threads that share the per-projection work (None: this thread only).
     """
-    start, lo, hi = _validate(
-        data, start, upsample_factor, bandpass, taper, whiten, max_jump, com_sigma
-    )
-    xp = get_array_module(data)
-    fft = get_fft_module(xp)
-    fkw = fft_kwargs(xp)
-    n, ny, nx = data.shape
-    uf = int(upsample_factor)
-    windowed = _windowed(taper)
-    if keep and windowed:
+    start = _check_series(data, options)
+    if keep and options.windowed:
         raise ValueError("the spectra of a windowed estimate cannot be shared with the shift")
+    xp = get_array_module(data)
+    layout = _Layout.of(data.shape[1:], options.band[1])
+    edges = _Edges.of(options, layout, xp)
+    spectra = _transform_series(data, layout, edges, options, progress, keep=keep, pool=pool)
+    pairs = _Pairs.of(data.shape[0])
+    meas, peak = _measure_pairs(
+        spectra.spec, pairs, layout, edges.overlap, options.upsample_factor, pool
+    )
+    shifts, rows, cols = _positions(spectra, pairs, meas, peak, start, options)
+    return _Estimate(shifts, spectra.kept, rows, cols)
 
-    # Cropped spectrum layout: rows |ky| <= kmy (negative ones at the end), cols kx <= kmx.
-    kmy = min(math.ceil(hi * ny), ny // 2)
-    kmx = min(math.ceil(hi * nx), nx // 2)
-    my, mx = _crop_size(ny, kmy), _crop_size(nx, kmx)
-    mxh = mx // 2 + 1
-    ky = np.fft.fftfreq(my) * my  # signed frequency indices of the stored rows
-    kx = np.arange(mxh, dtype=float)
-    weight = band_weight(np.hypot((ky / ny)[:, None], (kx / nx)[None, :]), lo, hi)
-    sqrt_w = xp.asarray(np.sqrt(weight), dtype=np.float32)
-    coef = np.full(mxh, 2.0)  # Hermitian half spectrum: the kx > 0 columns count twice
-    coef[0] = 1.0
-    window = window_spec = None
-    if windowed:
-        wy, wx = _tukey(ny, taper), _tukey(nx, taper)
-        window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
-        overlap_y, overlap_x = _Overlap(wy), _Overlap(wx)
-        window_spec = _crop(fft.rfft2(window, **fkw), kmy, my, mxh, xp)
-    smooth_kernels = _smooth_kernels((ny, nx), kmy, ky, mxh, xp) if taper == PERIODIC else None
 
-    # --- 1. transform every projection once, in chunks -----------------------------
-    # Edges: a window (the mean removed in Fourier space, FFT(w (d - m)) = FFT(w d) -
-    # m FFT(w)), or the periodic-plus-smooth decomposition (Moisan 2011), whose smooth part
-    # follows from the image borders alone, so the raw projections are transformed and can
-    # be shared with the Fourier shift. On the CPU each core takes its own projections
-    # through the whole stage a few at a time, so they stay in cache from the profiles to
-    # the filtered spectrum.
-    workers = n_workers() if pool is not None else 1
-    chunk = min(n, max(1, _CHUNK_BYTES // (ny * nx * 4)))
+def _check_series(data: Any, options: PhaseCorrelationOptions) -> int:
+    """Check ``data`` and the options that depend on its shape; return ``start``."""
+    check_series_array(data, min_tilts=3)
+    shape = data.shape
+    if min(shape[1:]) < 8:
+        raise ValueError(f"data has images of {shape[1]} x {shape[2]} px; expected at least 8 x 8")
+    return options.resolve(shape)
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """The cropped spectrum layout of `(ny, nx)` images for a band up to ``hi`` cycles/px.
+
+    Rows ``|ky| <= kmy`` (negative ones at the end of ``my`` rows) and columns
+    ``kx <= kmx`` of ``mxh = mx // 2 + 1`` (a half spectrum of ``mx`` columns) are kept.
+    """
+
+    size: tuple[int, int]
+    kmy: int
+    kmx: int
+    my: int
+    mx: int
+    mxh: int
+    ky: np.ndarray  # signed frequency indices of the stored rows, float
+    kx: np.ndarray  # frequency indices of the stored columns, float
+    coef: np.ndarray  # Hermitian half spectrum: the kx > 0 columns count twice
+
+    @classmethod
+    def of(cls, size: tuple[int, int], hi: float) -> _Layout:
+        ny, nx = size
+        kmy = min(math.ceil(hi * ny), ny // 2)
+        kmx = min(math.ceil(hi * nx), nx // 2)
+        my, mx = _crop_size(ny, kmy), _crop_size(nx, kmx)
+        mxh = mx // 2 + 1
+        coef = np.full(mxh, 2.0)
+        coef[0] = 1.0
+        return cls(
+            size=(ny, nx),
+            kmy=kmy,
+            kmx=kmx,
+            my=my,
+            mx=mx,
+            mxh=mxh,
+            ky=np.fft.fftfreq(my) * my,
+            kx=np.arange(mxh, dtype=float),
+            coef=coef,
+        )
+
+    @property
+    def crop(self) -> tuple[int, int, int]:
+        """``(kmy, my, mxh)``, the arguments of :func:`_crop`."""
+        return self.kmy, self.my, self.mxh
+
+
+@dataclass(frozen=True, eq=False)
+class _Edges:
+    """How the image edges are kept out of the spectra (see ``taper``).
+
+    A window: ``window`` (float32 image), its cropped spectrum ``window_spec`` and
+    ``overlap``, the window's autocorrelation along y and x (whose pull towards zero shift
+    the pair correlations are divided by). The periodic-plus-smooth decomposition:
+    ``smooth_kernels`` of :func:`_smooth_kernels`. The unused ones are None.
+    """
+
+    window: Any
+    window_spec: Any
+    overlap: tuple[_Overlap, _Overlap] | None
+    smooth_kernels: tuple[Any, Any] | None
+
+    @classmethod
+    def of(cls, options: PhaseCorrelationOptions, layout: _Layout, xp: ModuleType) -> _Edges:
+        ny, nx = layout.size
+        window = window_spec = overlap = None
+        if options.windowed:
+            wy, wx = _tukey(ny, options.taper), _tukey(nx, options.taper)
+            window = xp.asarray(np.outer(wy, wx), dtype=np.float32)
+            overlap = (_Overlap(wy), _Overlap(wx))
+            spectrum = get_fft_module(xp).rfft2(window, **fft_kwargs(xp))
+            window_spec = _crop(spectrum, *layout.crop, xp)
+        smooth_kernels = (
+            _smooth_kernels(layout.size, layout.kmy, layout.ky, layout.mxh, xp)
+            if options.taper == PERIODIC
+            else None
+        )
+        return cls(window, window_spec, overlap, smooth_kernels)
+
+
+@dataclass(frozen=True, eq=False)
+class _Spectra:
+    """Step 1's output for `n` projections, on the data's device.
+
+    ``spec`` `(n, my, mxh)` complex64: the filtered, whitened, cropped spectra;
+    ``energy`` `(n,)` float32: their zero-shift autocorrelations; ``col_profiles``
+    `(n, nx)` and ``row_profiles`` `(n, ny)` float32: the sums over y and over x; ``kept``:
+    the full half spectra `(n, ny, nx // 2 + 1)` of the raw projections, or None.
+    """
+
+    spec: Any
+    energy: Any
+    col_profiles: Any
+    row_profiles: Any
+    kept: Any
+
+
+def _transform_series(
+    data: Any,
+    layout: _Layout,
+    edges: _Edges,
+    options: PhaseCorrelationOptions,
+    progress: Callable[[int], None] | None,
+    *,
+    keep: bool,
+    pool: ThreadPoolExecutor | None,
+) -> _Spectra:
+    """Step 1: transform every projection once, in chunks; raise for bad pixels.
+
+    Edges: a window (the mean removed in Fourier space, FFT(w (d - m)) = FFT(w d) -
+    m FFT(w)), or the periodic-plus-smooth decomposition (Moisan 2011), whose smooth part
+    follows from the image borders alone, so the raw projections are transformed and can
+    be shared with the Fourier shift. On the CPU each core takes its own projections
+    through the whole step a few at a time, so they stay in cache from the profiles to
+    the filtered spectrum.
+    """
+    xp = get_array_module(data)
+    n, ny, nx = data.shape
+    weight = band_weight(
+        np.hypot((layout.ky / ny)[:, None], (layout.kx / nx)[None, :]), *options.band
+    )
     kept_dtype = np.result_type(output_dtype(data.dtype), np.complex64)  # of the full spectra
-    stage = _Transform(
-        xp=xp,
-        size=(ny, nx),
-        crop=(kmy, my, mxh),
-        fft_dtype=output_dtype(data.dtype) if keep else np.dtype(np.float32),
-        window=window,
-        window_spec=window_spec,
-        smooth_kernels=smooth_kernels,
-        sqrt_w=sqrt_w,
-        whiten=whiten,
-        energy_coef=xp.asarray(np.repeat(coef, 2), dtype=np.float32),
-        group=min(n, _group_size(xp, ny, nx)),
-        kept=xp.empty((n, ny, nx // 2 + 1), dtype=kept_dtype) if keep else None,
-        spec=xp.empty((n, my, mxh), dtype=np.complex64),
+    out = _Spectra(
+        spec=xp.empty((n, layout.my, layout.mxh), dtype=np.complex64),
+        energy=xp.empty(n, dtype=np.float32),
         col_profiles=xp.empty((n, nx), dtype=np.float32),  # sums over y, invariant in tilt
         row_profiles=xp.empty((n, ny), dtype=np.float32),  # sums over x
-        energy=xp.empty(n, dtype=np.float32),
+        kept=xp.empty((n, ny, nx // 2 + 1), dtype=kept_dtype) if keep else None,
     )
+    stage = _Transform(
+        xp=xp,
+        layout=layout,
+        edges=edges,
+        fft_dtype=output_dtype(data.dtype) if keep else np.dtype(np.float32),
+        sqrt_w=xp.asarray(np.sqrt(weight), dtype=np.float32),
+        whiten=options.whiten,
+        energy_coef=xp.asarray(np.repeat(layout.coef, 2), dtype=np.float32),
+        group=min(n, _group_size(xp, ny, nx)),
+        out=out,
+    )
+    workers = n_workers() if pool is not None else 1
+    chunk = min(n, max(1, _CHUNK_BYTES // (ny * nx * 4)))
     for i0 in range(0, n, chunk):
         raw = xp.asarray(data[i0 : i0 + chunk])
         k = raw.shape[0]
         _in_parts(pool, workers, partial(stage.run, raw, i0), k)
         del raw
-        if not bool(xp.isfinite(stage.col_profiles[i0 : i0 + k].sum(axis=1)).all()):
+        if not bool(xp.isfinite(out.col_profiles[i0 : i0 + k].sum(axis=1)).all()):
             require_finite(data)  # raises, naming the projections
         if progress is not None:
             progress(k)
-    spec, energy = stage.spec, stage.energy
-    col_profiles, row_profiles = stage.col_profiles, stage.row_profiles
-    check_profiles(data, col_profiles, row_profiles)
+    check_profiles(data, out.col_profiles, out.row_profiles)
+    return out
 
-    # --- 2. all pairs: one cropped inverse FFT each, then the upsampled DFT ------------
-    lags = [lag for lag in _LAGS if lag < n]
-    pair_a = np.concatenate([np.arange(n - lag) for lag in lags])
-    pair_b = np.concatenate([np.arange(lag, n) for lag in lags])
-    meas = np.empty((pair_a.size, 2))
-    peak = np.empty(pair_a.size)
-    # Whole-pixel peaks are searched on a coarse correlation (frequencies up to _COARSE
-    # cycles/px, smoothly tapered), then refined on the full band by the upsampled DFT.
-    kcy, kcx = min(kmy, math.ceil(_COARSE * ny)), min(kmx, math.ceil(_COARSE * nx))
-    cy_n, cx_n = (
-        (my, mx) if (kcy, kcx) == (kmy, kmx) else (_crop_size(ny, kcy), _crop_size(nx, kcx))
-    )
-    cxh = cx_n // 2 + 1
-    coarse_taper = None
-    if (cy_n, cx_n) != (my, mx):
-        cky = np.fft.fftfreq(cy_n) * cy_n
-        coarse_taper = xp.asarray(
-            band_weight(
-                np.hypot((cky / ny)[:, None], (np.arange(cxh) / nx)[None, :]), 0.0, _COARSE
-            ),
-            dtype=np.float32,
+
+@dataclass(frozen=True, eq=False)
+class _Pairs:
+    """The correlated pairs ``(a[j], b[j])``, ``b = a + lag``, lag by lag (see ``_LAGS``)."""
+
+    lags: tuple[int, ...]
+    a: np.ndarray
+    b: np.ndarray
+
+    @classmethod
+    def of(cls, n: int) -> _Pairs:
+        lags = tuple(lag for lag in _LAGS if lag < n)
+        a = np.concatenate([np.arange(n - lag) for lag in lags])
+        b = np.concatenate([np.arange(lag, n) for lag in lags])
+        return cls(lags, a, b)
+
+    @property
+    def size(self) -> int:
+        return int(self.a.size)
+
+
+class _Group(NamedTuple):
+    """Pairs ``(a, a + lag)`` for ``a0 <= a < a1``: rows ``j0`` on of the measurements."""
+
+    lag: int
+    a0: int
+    a1: int
+    j0: int
+
+
+def _pair_groups(pairs: _Pairs, n: int, size: int) -> list[_Group]:
+    """The pairs in groups of up to ``size`` consecutive ones of a lag, in row order."""
+    groups = []
+    j0 = 0
+    for lag in pairs.lags:
+        for a0 in range(0, n - lag, size):
+            a1 = min(n - lag, a0 + size)
+            groups.append(_Group(lag, a0, a1, j0))
+            j0 += a1 - a0
+    return groups
+
+
+@dataclass(frozen=True, eq=False)
+class _CoarseGrid:
+    """The coarse correlation that locates each peak to the nearest few pixels.
+
+    Frequencies up to ``_COARSE`` cycles/px (rows ``|ky| <= kcy``), smoothly tapered
+    (``taper``, None when the cropped spectra are no larger), in a `size` = ``(cy_n, cx_n)``
+    correlation whose samples are ``step`` = ``(ny / cy_n, nx / cx_n)`` px apart.
+    """
+
+    kcy: int
+    size: tuple[int, int]
+    cxh: int
+    taper: Any
+    step: tuple[float, float]
+
+    @classmethod
+    def of(cls, layout: _Layout, xp: ModuleType) -> _CoarseGrid:
+        ny, nx = layout.size
+        kcy, kcx = (
+            min(layout.kmy, math.ceil(_COARSE * ny)),
+            min(layout.kmx, math.ceil(_COARSE * nx)),
         )
-    step_y, step_x = ny / cy_n, nx / cx_n  # px per sample of the coarse correlation
-    half_y = math.ceil(max(1.5, 0.5 * step_y + 1.0) * uf)
-    half_x = math.ceil(max(1.5, 0.5 * step_x + 1.0) * uf)
-    off_y = np.arange(-half_y, half_y + 1) / uf
-    off_x = np.arange(-half_x, half_x + 1) / uf
-    # Upsampled-DFT kernels at the sub-pixel offsets, shared by all pairs (the whole-pixel
-    # part of each pair's grid is a per-pair phase factor, see _dft_eval).
-    ker_y = xp.asarray(np.exp((2j * np.pi / ny) * off_y[:, None] * ky[None, :]), np.complex64)
-    ker_x = xp.asarray(
-        np.exp((2j * np.pi / nx) * kx[:, None] * off_x[None, :]) * coef[:, None], np.complex64
-    )
-    ky_d, kx_d = xp.asarray(ky), xp.asarray(kx)
-    # Pairs go in groups of consecutive ones of a lag; on the CPU each core takes its own
-    # groups (one core per inverse FFT), on the GPU a group is large.
+        if (kcy, kcx) == (layout.kmy, layout.kmx):
+            cy_n, cx_n = layout.my, layout.mx
+        else:
+            cy_n, cx_n = _crop_size(ny, kcy), _crop_size(nx, kcx)
+        cxh = cx_n // 2 + 1
+        taper = None
+        if (cy_n, cx_n) != (layout.my, layout.mx):
+            cky = np.fft.fftfreq(cy_n) * cy_n
+            taper = xp.asarray(
+                band_weight(
+                    np.hypot((cky / ny)[:, None], (np.arange(cxh) / nx)[None, :]), 0.0, _COARSE
+                ),
+                dtype=np.float32,
+            )
+        return cls(kcy, (cy_n, cx_n), cxh, taper, (ny / cy_n, nx / cx_n))
+
+
+@dataclass(frozen=True, eq=False)
+class _SubpixelGrid:
+    """The ``1 / uf`` px grid around each whole-pixel peak and its upsampled-DFT kernels.
+
+    The grid reaches 1 px beyond half the coarse sampling interval (at least 1.5 px) on
+    either side: offsets ``off_y``, ``off_x`` px. ``ker_y`` `(len(off_y), my)` and ``ker_x``
+    `(mxh, len(off_x))` are the DFT kernels at the offsets, shared by all pairs (``ker_x``
+    with the Hermitian column weights); ``ky``, ``kx`` are the frequency indices on the
+    data's device, for the per-pair phase factors of the whole-pixel part (see
+    :func:`_dft_eval`).
+    """
+
+    uf: int
+    off_y: np.ndarray
+    off_x: np.ndarray
+    ker_y: Any
+    ker_x: Any
+    ky: Any
+    kx: Any
+
+    @classmethod
+    def of(cls, layout: _Layout, coarse: _CoarseGrid, uf: int, xp: ModuleType) -> _SubpixelGrid:
+        ny, nx = layout.size
+        ky, kx = layout.ky, layout.kx
+        step_y, step_x = coarse.step
+        half_y = math.ceil(max(1.5, 0.5 * step_y + 1.0) * uf)
+        half_x = math.ceil(max(1.5, 0.5 * step_x + 1.0) * uf)
+        off_y = np.arange(-half_y, half_y + 1) / uf
+        off_x = np.arange(-half_x, half_x + 1) / uf
+        ker_y = xp.asarray(np.exp((2j * np.pi / ny) * off_y[:, None] * ky[None, :]), np.complex64)
+        ker_x = xp.asarray(
+            np.exp((2j * np.pi / nx) * kx[:, None] * off_x[None, :]) * layout.coef[:, None],
+            np.complex64,
+        )
+        return cls(uf, off_y, off_x, ker_y, ker_x, xp.asarray(ky), xp.asarray(kx))
+
+    def nbytes(self, layout: _Layout) -> int:
+        """Bytes per pair of the kernels, products and values of the grid."""
+        return 8 * self.off_y.size * (layout.my + layout.mxh + 3 * self.off_x.size)
+
+
+def _measure_pairs(
+    spec: Any,
+    pairs: _Pairs,
+    layout: _Layout,
+    overlap: tuple[_Overlap, _Overlap] | None,
+    uf: int,
+    pool: ThreadPoolExecutor | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2: the relative shift `(n_pairs, 2)` px and correlation peak of every pair.
+
+    Each pair's cross-power spectrum gets one cropped inverse FFT, whose maximum is the
+    whole-pixel peak (:class:`_Locate`), then the upsampled DFT evaluates the full band
+    around it (:func:`_refine_pairs`). Pairs go in groups of consecutive ones of a lag; on
+    the CPU each core takes its own groups (one core per inverse FFT), on the GPU a group
+    is large. The groups go in rounds: the cores locate the peaks of a round's groups in
+    parallel, then this thread evaluates the round's upsampled DFT, which is matrix
+    products (on BLAS's threads, which then have the cores to themselves). The cross-power
+    spectra of a round live in one buffer that every round reuses: fresh memory is slow to
+    touch. ``overlap``: the window's, divided out of the correlations (None: no window).
+    """
+    xp = get_array_module(spec)
+    n = spec.shape[0]
+    my, mx, mxh = layout.my, layout.mx, layout.mxh
+    coarse = _CoarseGrid.of(layout, xp)
+    grid = _SubpixelGrid.of(layout, coarse, uf, xp)
+    workers = n_workers() if pool is not None else 1
     group_bytes = _GROUP_BYTES if xp is np else _CHUNK_BYTES
     pgroup = min(n - 1, max(1, group_bytes // (my * mx * 4)))
-    groups = []  # (lag, first a, last a + 1, first row of meas)
-    j0 = 0
-    for lag in lags:
-        for a0 in range(0, n - lag, pgroup):
-            a1 = min(n - lag, a0 + pgroup)
-            groups.append((lag, a0, a1, j0))
-            j0 += a1 - a0
-    # The groups go in rounds: the cores locate the peaks of a round's groups in parallel,
-    # then this thread evaluates the round's upsampled DFT, which is matrix products (on
-    # BLAS's threads, which then have the cores to themselves). The cross-power spectra of
-    # a round live in one buffer that every round reuses: fresh memory is slow to touch.
+    groups = _pair_groups(pairs, n, pgroup)
     per_round = _ROUND_GROUPS_PER_CORE * workers if xp is np else len(groups)
-    cross = xp.empty((min(pair_a.size, per_round * pgroup), my, mxh), dtype=np.complex64)
-    pair_fkw = {"workers": 1} if xp is np else {}
-    cy, cx = np.empty(pair_a.size), np.empty(pair_a.size)
+    cross = xp.empty((min(pairs.size, per_round * pgroup), my, mxh), dtype=np.complex64)
+    locate = _Locate(spec, coarse, np.empty(pairs.size), np.empty(pairs.size))
+    # Pairs per upsampled-DFT batch: about _CHUNK_BYTES of cross-power spectra, and of the
+    # kernels, products and values of the grids (which grow as upsample_factor squared).
+    pchunk = max(1, min(_CHUNK_BYTES // (my * mx * 4), _CHUNK_BYTES // grid.nbytes(layout)))
+    meas = np.empty((pairs.size, 2))
+    peak = np.empty(pairs.size)
+    for r0 in range(0, len(groups), per_round):
+        round_groups = groups[r0 : r0 + per_round]
+        first = round_groups[0].j0
+        last = round_groups[-1].j0 + round_groups[-1].a1 - round_groups[-1].a0
+        _in_parts(pool, workers, partial(locate.run, cross, round_groups, first), len(round_groups))
+        for j0 in range(first, last, pchunk):
+            j1 = min(last, j0 + pchunk)
+            meas[j0:j1], peak[j0:j1] = _refine_pairs(
+                cross[j0 - first : j1 - first],
+                locate.cy[j0:j1],
+                locate.cx[j0:j1],
+                grid,
+                layout.size,
+                overlap,
+            )
+    return meas, peak
 
-    def locate(
-        cross: Any, round_groups: list[tuple[int, int, int, int]], first: int, sl: slice
-    ) -> None:
-        """Cross-power spectra (``cross`` from row ``first`` of meas), whole-pixel peaks."""
-        for lag, a0, a1, j0 in round_groups[sl]:
+
+@dataclass(frozen=True, eq=False)
+class _Locate:
+    """Whole-pixel peaks of pair correlations: ``run`` writes rows of ``cy``, ``cx`` (px).
+
+    ``run(cross, groups, first, sl)`` forms the cross-power spectra of ``groups[sl]`` from
+    ``spec`` into ``cross`` (whose row 0 is row ``first`` of the measurements) and finds
+    the maximum of each one's coarse correlation, one core per inverse FFT on the CPU.
+    """
+
+    spec: Any
+    coarse: _CoarseGrid
+    cy: np.ndarray
+    cx: np.ndarray
+
+    def run(self, cross: Any, groups: list[_Group], first: int, sl: slice) -> None:
+        spec, coarse_grid = self.spec, self.coarse
+        xp = get_array_module(spec)
+        fft = get_fft_module(xp)
+        pair_fkw = {"workers": 1} if xp is np else {}
+        cy_n, cx_n = coarse_grid.size
+        step_y, step_x = coarse_grid.step
+        for lag, a0, a1, j0 in groups[sl]:
             p = a1 - a0
             c = xp.conjugate(spec[a0 + lag : a1 + lag], out=cross[j0 - first : j0 - first + p])
             c *= spec[a0:a1]
-            if coarse_taper is None:
+            if coarse_grid.taper is None:
                 coarse = c
             else:
-                coarse = _crop(c, kcy, cy_n, cxh, xp)
-                coarse *= coarse_taper
+                coarse = _crop(c, coarse_grid.kcy, cy_n, coarse_grid.cxh, xp)
+                coarse *= coarse_grid.taper
             corr = fft.irfft2(coarse, s=(cy_n, cx_n), axes=(-2, -1), **pair_fkw)
             iy, ix = np.divmod(to_numpy(corr.reshape(p, -1).argmax(axis=1)), cx_n)
-            cy[j0 : j0 + p] = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
-            cx[j0 : j0 + p] = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
+            self.cy[j0 : j0 + p] = np.round(np.where(iy > cy_n // 2, iy - cy_n, iy) * step_y)
+            self.cx[j0 : j0 + p] = np.round(np.where(ix > cx_n // 2, ix - cx_n, ix) * step_x)
 
-    # Pairs per upsampled-DFT batch: about _CHUNK_BYTES of cross-power spectra, and of the
-    # kernels, products and values of the grids (which grow as upsample_factor squared).
-    grid_bytes = 8 * off_y.size * (my + mxh + 3 * off_x.size)
-    pchunk = max(1, min(_CHUNK_BYTES // (my * mx * 4), _CHUNK_BYTES // grid_bytes))
-    for r0 in range(0, len(groups), per_round):
-        round_groups = groups[r0 : r0 + per_round]
-        first = round_groups[0][3]
-        last = round_groups[-1][3] + round_groups[-1][2] - round_groups[-1][1]
-        _in_parts(pool, workers, partial(locate, cross, round_groups, first), len(round_groups))
-        for j0 in range(first, last, pchunk):
-            j1 = min(last, j0 + pchunk)
-            values = _dft_eval(
-                cross[j0 - first : j1 - first],
-                cy[j0:j1],
-                cx[j0:j1],
-                ker_y,
-                ker_x,
-                ky_d,
-                kx_d,
-                (ny, nx),
-                xp,
-            )
-            grid_y = cy[j0:j1, None] + off_y[None, :]
-            grid_x = cx[j0:j1, None] + off_x[None, :]
-            if windowed:
-                values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
-            meas[j0:j1] = _refine_peak(values, grid_y, grid_x, uf)
-            peak[j0:j1] = values.reshape(j1 - j0, -1).max(axis=1)
-    del cross
-    energy = to_numpy(energy).astype(np.float64)
 
-    # --- 3. positions (misalignments u; u[a] - u[b] = meas) ---------------------------
-    u, pair_w = _solve_positions(n, pair_a, pair_b, meas, start, max_jump)
-    # A projection's chained position is trusted when at least two of its pairs agree with
-    # the solution (one pair always fits: it alone can set the position of a noise frame).
-    support_w = np.zeros(n)
-    np.add.at(support_w, pair_a, pair_w)
-    np.add.at(support_w, pair_b, pair_w)
-    chain_ok = support_w > 1.5
-    # Its centre of mass is trusted when it correlates with some neighbour about as well as
-    # projections usually do: a blank or pure-noise frame's normalised peak is far below.
-    ncc = peak / np.sqrt(np.maximum(energy[pair_a] * energy[pair_b], 1e-300))
-    best = np.zeros(n)
-    np.maximum.at(best, pair_a, ncc)
-    np.maximum.at(best, pair_b, ncc)
-    com_ok = best >= _MIN_RELATIVE_PEAK * np.median(best)
-    cols = to_numpy(col_profiles).astype(np.float64)
-    rows = to_numpy(row_profiles).astype(np.float64)
+def _refine_pairs(
+    cross: Any,
+    cy: np.ndarray,
+    cx: np.ndarray,
+    grid: _SubpixelGrid,
+    size: tuple[int, int],
+    overlap: tuple[_Overlap, _Overlap] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subpixel shifts `(p, 2)` and peak values `(p,)` of cross-power spectra `(p, my, mxh)`.
+
+    The correlation is evaluated on the grid around the whole-pixel peaks ``(cy, cx)``
+    (divided by the window's ``overlap`` unless None) and its maximum refined by parabolas.
+    """
+    xp = get_array_module(cross)
+    values = _dft_eval(cross, cy, cx, grid.ker_y, grid.ker_x, grid.ky, grid.kx, size, xp)
+    grid_y = cy[:, None] + grid.off_y[None, :]
+    grid_x = cx[:, None] + grid.off_x[None, :]
+    if overlap is not None:
+        overlap_y, overlap_x = overlap
+        values /= overlap_y(grid_y)[:, :, None] * overlap_x(grid_x)[:, None, :]
+    return _refine_peak(values, grid_y, grid_x, grid.uf), values.reshape(cy.size, -1).max(axis=1)
+
+
+def _positions(
+    spectra: _Spectra,
+    pairs: _Pairs,
+    meas: np.ndarray,
+    peak: np.ndarray,
+    start: int,
+    options: PhaseCorrelationOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3: the aligning shifts `(n, 2)`, and the row and column profiles (float64).
+
+    Along y the positions are solved from the pair measurements (``u[a] - u[b] = meas``)
+    and corrected by the centre-of-mass trend of the trusted projections; along x they
+    come from the column profiles, which a tilt about x leaves unchanged.
+    """
+    n = int(spectra.energy.shape[0])
+    energy = to_numpy(spectra.energy).astype(np.float64)
+    u, pair_w = _solve_positions(n, pairs.a, pairs.b, meas, start, options.max_jump)
+    chain_ok, com_ok = _trusted(n, pairs, pair_w, peak, energy)
+    cols = to_numpy(spectra.col_profiles).astype(np.float64)
+    rows = to_numpy(spectra.row_profiles).astype(np.float64)
     u[:, 1] = profile_positions(
         cols,
-        bandpass=(lo, hi),
+        bandpass=options.band,
         whiten=0.0,  # plain correlation: profiles are sums of many rows, noise is white
-        upsample_factor=uf,
+        upsample_factor=options.upsample_factor,
     )
-    if com_sigma is not None:
+    if options.com_sigma is not None:
         u[:, 0] += com_trend(
-            rows, u[:, 0], chain_ok=chain_ok & com_ok, com_ok=com_ok, sigma=com_sigma
+            rows, u[:, 0], chain_ok=chain_ok & com_ok, com_ok=com_ok, sigma=options.com_sigma
         )
-    return -(u - u[start]), stage.kept, rows, cols
+    return -(u - u[start]), rows, cols
+
+
+def _trusted(
+    n: int, pairs: _Pairs, pair_w: np.ndarray, peak: np.ndarray, energy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which projections' chained positions and centres of mass are trusted, `(n,)` bool.
+
+    A projection's chained position is trusted when at least two of its pairs agree with
+    the solution (one pair always fits: it alone can set the position of a noise frame).
+    Its centre of mass is trusted when it correlates with some neighbour about as well as
+    projections usually do: a blank or pure-noise frame's normalised peak is far below.
+    """
+    support_w = np.zeros(n)
+    np.add.at(support_w, pairs.a, pair_w)
+    np.add.at(support_w, pairs.b, pair_w)
+    chain_ok = support_w > 1.5
+    ncc = peak / np.sqrt(np.maximum(energy[pairs.a] * energy[pairs.b], 1e-300))
+    best = np.zeros(n)
+    np.maximum.at(best, pairs.a, ncc)
+    np.maximum.at(best, pairs.b, ncc)
+    com_ok = best >= _MIN_RELATIVE_PEAK * np.median(best)
+    return chain_ok, com_ok
 
 
 def _in_parts(
@@ -742,32 +973,23 @@ def _in_parts(
         future.result()
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class _Transform:
-    """Stage 1 of the estimate: profiles and filtered, cropped spectra of projections.
+    """The work of step 1: profiles and filtered, cropped spectra of projections.
 
     ``run(raw, i0, sl)`` handles projections ``sl`` of the chunk ``raw`` that starts at
-    projection ``i0``, ``group`` at a time, and writes rows ``i0 + sl`` of the outputs
-    (``spec``, ``col_profiles``, ``row_profiles``, ``energy``) and, unless it is None,
-    ``kept`` (the full half spectra).
+    projection ``i0``, ``group`` at a time, and writes rows ``i0 + sl`` of ``out``.
     """
 
     xp: ModuleType
-    size: tuple[int, int]
-    crop: tuple[int, int, int]  # kmy, my, mxh of _crop
+    layout: _Layout
+    edges: _Edges
     fft_dtype: np.dtype
-    window: Any  # Tukey window (float32 image) or None
-    window_spec: Any  # its cropped spectrum
-    smooth_kernels: tuple[Any, Any] | None  # periodic-plus-smooth decomposition, or None
-    sqrt_w: Any
+    sqrt_w: Any  # square root of the band weight, on the cropped layout
     whiten: float
-    energy_coef: Any
+    energy_coef: Any  # Hermitian weights of the real and imaginary parts
     group: int
-    kept: Any  # `(n, ny, nx // 2 + 1)` full half spectra, or None
-    spec: Any
-    col_profiles: Any
-    row_profiles: Any
-    energy: Any
+    out: _Spectra
 
     def run(self, raw: Any, i0: int, sl: slice) -> None:
         # A NaN or infinite pixel is reported after the chunk (from its profiles); until
@@ -777,35 +999,36 @@ class _Transform:
                 self._transform(raw[g0 : min(sl.stop, g0 + self.group)], i0 + g0)
 
     def _transform(self, images: Any, j0: int) -> None:
-        xp, (ny, nx), (kmy, my, mxh) = self.xp, self.size, self.crop
+        xp, out, edges = self.xp, self.out, self.edges
+        (ny, nx), (kmy, my, mxh) = self.layout.size, self.layout.crop
         fft = get_fft_module(xp)
         # One core per group on the CPU (the groups run in parallel); all of the GPU.
         fkw = {"workers": 1} if xp is np else {}
         rows = slice(j0, j0 + images.shape[0])
-        if self.window is not None:
-            self.col_profiles[rows] = cols = images.sum(axis=1, dtype=np.float32)
-            self.row_profiles[rows] = images.sum(axis=2, dtype=np.float32)
-            src = (images * self.window).astype(np.float32, copy=False)
+        if edges.window is not None:
+            out.col_profiles[rows] = cols = images.sum(axis=1, dtype=np.float32)
+            out.row_profiles[rows] = images.sum(axis=2, dtype=np.float32)
+            src = (images * edges.window).astype(np.float32, copy=False)
         else:
             src = images.astype(self.fft_dtype, copy=False)
         full = fft.rfft2(src, axes=(-2, -1), **fkw)
-        if self.window is None:
+        if edges.window is None:
             # The sums over y and over x are the inverse transforms of the zero-frequency
             # row and column of the spectrum: no pass over the images.
-            self.col_profiles[rows] = fft.irfft(full[:, 0, :], n=nx, axis=-1, **fkw)
-            self.row_profiles[rows] = fft.ifft(full[:, :, 0], axis=-1, **fkw).real
-        p = _crop(full, kmy, my, mxh, xp, out=self.spec[rows])
-        if self.kept is not None:
-            self.kept[rows] = full
+            out.col_profiles[rows] = fft.irfft(full[:, 0, :], n=nx, axis=-1, **fkw)
+            out.row_profiles[rows] = fft.ifft(full[:, :, 0], axis=-1, **fkw).real
+        p = _crop(full, kmy, my, mxh, xp, out=out.spec[rows])
+        if out.kept is not None:
+            out.kept[rows] = full
         del full
-        if self.window is not None:
+        if edges.window is not None:
             mean = cols.sum(axis=1) / np.float32(ny * nx)
-            p -= mean[:, None, None] * self.window_spec
-        elif self.smooth_kernels is not None:
-            _subtract_smooth_part(_border_spectra(src, kmy, my, mxh, xp), self.smooth_kernels, p)
+            p -= mean[:, None, None] * edges.window_spec
+        elif edges.smooth_kernels is not None:
+            _subtract_smooth_part(_border_spectra(src, kmy, my, mxh, xp), edges.smooth_kernels, p)
         else:
             p[:, 0, 0] = 0
-        _normalise(p, self.sqrt_w, self.whiten, self.energy_coef, self.energy[rows], xp)
+        _normalise(p, self.sqrt_w, self.whiten, self.energy_coef, out.energy[rows], xp)
 
 
 def _smooth_kernels(

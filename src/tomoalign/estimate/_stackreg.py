@@ -21,7 +21,8 @@ import numpy as np
 
 from tomoalign._backend import get_array_module, n_workers, projection_blocks, to_numpy
 from tomoalign._profiles import com_trend, float_block, profile_positions
-from tomoalign._validation import check_series_array, check_start, constant_error, require_finite
+from tomoalign._validation import check_series_array, constant_error, require_finite
+from tomoalign.estimate._options import StackRegOptions, check_progress
 
 __all__ = ["stackreg_shifts"]
 
@@ -132,9 +133,8 @@ def stackreg_shifts(
     >>> stackreg_shifts(stack).shape
     (4, 2)
     """
-    shifts, _, _ = _stackreg(
-        data, start=start, drift_correction=drift_correction, progress=progress
-    )
+    options = StackRegOptions(start=start, drift_correction=drift_correction)
+    shifts, _, _ = _stackreg(data, options, progress)
     return shifts
 
 
@@ -153,11 +153,7 @@ def _register_block(block: np.ndarray) -> np.ndarray:
 
 
 def _stackreg(
-    data: Any,
-    *,
-    start: int | None,
-    drift_correction: bool,
-    progress: Callable[[int], Any] | None,
+    data: Any, options: StackRegOptions, progress: Callable[[int], Any] | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`stackreg_shifts` and the row and column profiles `(n, ny)`, `(n, nx)` it read.
 
@@ -166,16 +162,12 @@ def _stackreg(
     processes (or are registered here, pair by pair) and their profiles are summed here.
     A few blocks are in flight at a time, so the memory stays bounded for a lazy series.
     """
+    check_progress(progress, "registered pairs")
     if not hasattr(data, "shape") or not hasattr(data, "dtype"):
         data = np.asarray(data)
     check_series_array(data, min_tilts=3)
     n, ny, nx = (int(v) for v in data.shape)
-    start = check_start(start, n)
-    if progress is not None and not callable(progress):
-        raise TypeError(
-            f"progress is {progress!r}; expected a callable taking the number of newly "
-            "registered pairs, or None."
-        )
+    start = options.resolve(data.shape)
     _import_stackreg()
     npairs = n - 1
     offsets = np.zeros((npairs, 2))
@@ -255,7 +247,7 @@ def _stackreg(
     # must move by -(its content position relative to `start`).
     position = np.zeros((n, 2))
     position[1:] = np.cumsum(offsets, axis=0)
-    if drift_correction:
+    if options.drift_correction:
         position[:, 1] = profile_positions(cols)  # tilt-invariant column profiles
         position[:, 0] += com_trend(rows, position[:, 0], sigma=_TREND_SIGMA)
     return -(position - position[start]), rows, cols

@@ -3,8 +3,10 @@
 ``align_stack`` keeps the parameter names, order and defaults of ETSpy's documented
 ``etspy.align.align_stack`` (ETSpy 1.0-1.1.1); ``shift_type`` (ETSpy 1.1.1) is keyword-only
 here so that the documented positional order holds. Options beyond the reference go in
-``**options`` and are checked against the chosen method's function: an unknown name raises
-:class:`TypeError` listing the valid ones (ETSpy silently ignores a misspelt option).
+``**options``; with the reference options the chosen method uses, they are built into the
+method's options class (e.g. :class:`tomoalign.estimate.PhaseCorrelationOptions`) once,
+before any work: an unknown name raises :class:`TypeError` listing the valid ones (ETSpy
+silently ignores a misspelt option).
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from tomoalign._backend import is_cupy_array, is_dask_array, to_device, to_numpy
 from tomoalign._progress import progress_bar
 from tomoalign.estimate._dispatch import (
     AlignmentMethod,
-    _all_options,
     _ignored,
-    _method_options,
+    _options_for,
     _progress_steps,
-    estimate_shifts,
+    _run,
 )
-from tomoalign.estimate._phase_correlation import _pc_align, phase_correlation_align
+from tomoalign.estimate._phase_correlation import _pc_align
 from tomoalign.estimate._plausibility import warn_if_implausible
 from tomoalign.shifts import apply_shifts, check_shift_type
 from tomoalign.signals._carried import check_series
@@ -146,20 +147,16 @@ def align_stack(
     tilts = stack.tilts if stack.has_tilts else None
     data = to_device(stack.data, cuda)
     kind = check_shift_type(shift_type)  # before any work: a typo fails at once
+    method_options = _options_for(member, options, start=start)
     shared = member is AlignmentMethod.PC and kind == "fourier" and not is_dask_array(data)
     steps = _progress_steps(member, stack.n_tilts)
     with progress_bar(show_progressbar, steps, f"{member.value} alignment") as update:
         if shared:
             # One Fourier transform per projection serves the estimate and the shift.
-            kwargs = _method_options(
-                member, phase_correlation_align, options, start=start, progress=update
-            )
-            shifts, aligned, rows, cols = _pc_align(data, **_all_options(member, kwargs))
+            shifts, aligned, rows, cols = _pc_align(data, method_options, update)
             warn_if_implausible(member.value, shifts, rows, cols)
         else:
-            shifts = estimate_shifts(
-                data, member, tilts=tilts, start=start, progress=update, **options
-            )
+            shifts = _run(member, data, method_options, tilts, update)
             aligned = apply_shifts(data, shifts, shift_type=kind)
     return _aligned_copy(stack, aligned, shifts, crop=crop)
 
