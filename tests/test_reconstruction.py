@@ -217,7 +217,7 @@ def test_cuda_without_gpu_warns_once_and_matches_cpu(wedge_data: np.ndarray, mon
 
     monkeypatch.setattr(_backend, "cupy_available", lambda: False)
     monkeypatch.setattr(astra, "use_cuda", lambda: False)
-    monkeypatch.setattr(rec, "_cuda_warned", False)
+    monkeypatch.setattr(_backend, "_cuda_warned", set())
     sub = wedge_data[:, :, :6]
     cpu = reconstruct(sub, WEDGE, method="SIRT", iterations=5, thickness=NZ)
     with pytest.warns(RuntimeWarning, match="cuda=True.*computing the reconstruction on the CPU"):

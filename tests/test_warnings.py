@@ -89,15 +89,13 @@ def test_implausible_shifts_from_the_method(far_off):
 def test_cuda_fallback(series, monkeypatch):
     if _backend.cupy_available():
         pytest.skip("CuPy with a GPU is available: there is no fallback to warn about")
-    monkeypatch.setattr(_backend, "_cuda_warned", False)
+    monkeypatch.setattr(_backend, "_cuda_warned", set())
     with warns_here(RuntimeWarning, "CuPy or a CUDA GPU is not available"):
         tomoalign.align_stack(series, "PC", cuda=True)
 
 
 def test_astra_cuda_fallback(series, monkeypatch):
     pytest.importorskip("astra")
-    from tomoalign import reconstruction
-
     try:
         import astra
 
@@ -105,7 +103,7 @@ def test_astra_cuda_fallback(series, monkeypatch):
             pytest.skip("astra has CUDA: there is no fallback to warn about")
     except Exception:
         pass
-    monkeypatch.setattr(reconstruction, "_cuda_warned", False)
+    monkeypatch.setattr(_backend, "_cuda_warned", set())
     with warns_here(RuntimeWarning, "CUDA"):
         series.isig[:, :8].reconstruct("FBP", cuda=True)
 

@@ -8,8 +8,11 @@ array that already lives on the GPU is seen or when :func:`to_device` is asked f
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -19,17 +22,23 @@ from tomoalign._warnings import warn
 
 __all__ = [
     "cupy_available",
+    "fork_available",
     "get_array_module",
     "get_fft_module",
     "is_cupy_array",
     "is_dask_array",
     "n_workers",
+    "ndimage",
+    "process_pool",
     "projection_blocks",
     "to_device",
     "to_numpy",
+    "warn_cuda_once",
 ]
 
-_cuda_warned = False
+#: The "cuda=True but no usable GPU" fallbacks already announced this session, by kind
+#: (``"cupy"``: the array algorithms; ``"astra"``: the reconstruction), each warned once.
+_cuda_warned: set[str] = set()
 
 
 def n_workers() -> int:
@@ -59,6 +68,17 @@ def get_array_module(array: Any) -> ModuleType:
     return np
 
 
+def ndimage(xp: ModuleType) -> ModuleType:
+    """Return ``scipy.ndimage`` for NumPy, ``cupyx.scipy.ndimage`` for CuPy."""
+    if xp is np:
+        import scipy.ndimage
+
+        return scipy.ndimage
+    import cupyx.scipy.ndimage  # only reached for arrays that already live on the GPU
+
+    return cupyx.scipy.ndimage
+
+
 def get_fft_module(xp: ModuleType) -> ModuleType:
     """Return the FFT module for ``xp``: ``scipy.fft`` for NumPy, ``cupy.fft`` for CuPy."""
     if xp is np:
@@ -83,27 +103,52 @@ def cupy_available() -> bool:
         return False
 
 
+def warn_cuda_once(kind: str, message: str) -> None:
+    """Warn (``RuntimeWarning``) that ``cuda=True`` falls back to the CPU, once per ``kind``.
+
+    ``kind`` names what is missing (``"cupy"``, ``"astra"``), so each fallback is announced
+    once per session with its own advice, however often it is asked for.
+    """
+    if kind not in _cuda_warned:
+        warn(message, RuntimeWarning)
+        _cuda_warned.add(kind)
+
+
 def to_device(array: Any, cuda: bool) -> Any:
     """Move ``array`` to the GPU when ``cuda`` is true and a GPU is usable.
 
     When ``cuda`` is requested but CuPy or a GPU is missing, warn once per session and
     return the array unchanged, so the same computation runs on the CPU.
     """
-    global _cuda_warned
     if not cuda or is_cupy_array(array):
         return array
     if cupy_available():
         import cupy
 
         return cupy.asarray(array)
-    if not _cuda_warned:
-        warn(
-            "cuda=True was requested but CuPy or a CUDA GPU is not available; computing "
-            "the same result on the CPU (install tomoalign[gpu] on a machine with a GPU).",
-            RuntimeWarning,
-        )
-        _cuda_warned = True
+    warn_cuda_once(
+        "cupy",
+        "cuda=True was requested but CuPy or a CUDA GPU is not available; computing "
+        "the same result on the CPU (install tomoalign[gpu] on a machine with a GPU).",
+    )
     return array
+
+
+def fork_available() -> bool:
+    """True where :func:`process_pool` forks its workers (Linux)."""
+    return sys.platform.startswith("linux")
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool of ``workers``, forked where the platform allows (Linux).
+
+    Forked workers inherit the parent's state (a cached system matrix, imported modules),
+    and a user's script without an ``if __name__ == "__main__"`` guard is not run again in
+    each worker, as the "spawn" start method would. Elsewhere the platform's default start
+    method is used.
+    """
+    ctx = multiprocessing.get_context("fork" if fork_available() else None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
 #: Bytes of float32 projections read per block by :func:`projection_blocks`.

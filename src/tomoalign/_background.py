@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tomoalign._backend import get_array_module, to_numpy
+from tomoalign._numerics import difference_sigma
 from tomoalign._profiles import series_background, support
 
 __all__ = ["background_level", "subtract_background"]
@@ -77,7 +78,7 @@ def subtract_background(data: Any, /) -> Any:
     d = out[:, :, 1:] - out[:, :, :-1]
     d = d.compute() if hasattr(d, "compute") else d
     d = np.asarray(to_numpy(d)).ravel()
-    noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0)
+    noise = difference_sigma(d)
     if not np.max(np.abs(level)) > noise:
         return out
     if hasattr(out, "dask"):

@@ -16,7 +16,6 @@ All functions work on small `(n_tilts, m)` NumPy arrays.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,17 @@ from tomoalign._backend import (
     get_array_module,
     is_dask_array,
     projection_blocks,
+)
+from tomoalign._numerics import (
+    HUBER_EFFICIENCY,
+    fourier_phase,
+    hermitian_weights,
+    huber_location,
+    parabola_offset,
+    refine_peak,
+    robust_sigma,
+    subpixel_offsets,
+    upsampled_dft,
 )
 
 __all__ = [
@@ -49,13 +59,9 @@ _COM_MAX_ITERATIONS = 50
 _COM_TOLERANCE = 1e-7
 # Profile pixels more than this many pixels outside the object support are background.
 _BACKGROUND_GAP = 2
-# Huber M-estimate of a background level: clipping at this many robust standard deviations
-# keeps 95 % of the mean's efficiency on Gaussian noise (the median: 64 %) and the median's
-# resistance to a few bright pixels; iterated until a step is below _HUBER_TOLERANCE sigmas.
-_HUBER_K = 1.345
-_HUBER_EFFICIENCY = 0.95
-_HUBER_MAX_ITERATIONS = 50
-_HUBER_TOLERANCE = 1e-9
+# Half-width (pixels) of the subpixel grid of the profile peak search: one pixel beyond the
+# half pixel around the whole-pixel maximum (:func:`tomoalign._numerics.subpixel_offsets`).
+_PEAK_REACH = 1.5
 
 
 #: Standard deviation of white noise after :func:`_box_smooth` (3 boxes of 5), per unit.
@@ -150,7 +156,8 @@ def support(
     pos = xp.clip(g - b, 0, None)
     # noise of the smoothed profile, from the second differences of the raw one
     d2 = profiles[..., 2:] - 2 * profiles[..., 1:-1] + profiles[..., :-2]
-    sigma = 1.4826 * xp.median(xp.abs(d2), axis=-1)[..., None] / np.sqrt(6.0)
+    # (white noise: a second difference has variance (1 + 4 + 1) sigma**2; median about 0)
+    sigma = robust_sigma(d2, center=None, axis=-1)[..., None] / np.sqrt(6.0)
     level = xp.maximum(threshold * (peak - b), 6.0 * _SMOOTH_GAIN * sigma)
     above = (g - b) > level
     pos = xp.where(above, pos, 0.0)
@@ -171,39 +178,19 @@ def _background_pixels(xp: Any, profiles: Any, lower: Any, upper: Any) -> Any:
     return (y < lower[..., None] - _BACKGROUND_GAP) | (y > upper[..., None] + _BACKGROUND_GAP)
 
 
-def _huber_location(xp: Any, values: Any, start: Any, scale: Any) -> Any:
-    """Huber M-estimate of the location of each row of ``values`` `(p, m)`, NaN = missing.
-
-    Iteratively reweighted mean from ``start`` `(p,)`: a pixel more than ``_HUBER_K *
-    scale`` from the current estimate gets the weight ``_HUBER_K * scale / |residual|``.
-    """
-    valid = ~xp.isnan(values)
-    x = xp.where(valid, values, 0.0)
-    c = start
-    cut = _HUBER_K * scale
-    for _ in range(_HUBER_MAX_ITERATIONS):
-        r = xp.abs(x - c[:, None])
-        w = xp.where(valid, cut / xp.maximum(r, cut), 0.0)
-        new = xp.sum(w * x, axis=1) / xp.sum(w, axis=1)
-        done = bool(xp.max(xp.abs(new - c)) <= _HUBER_TOLERANCE * scale)
-        c = new
-        if done:
-            break
-    return c
-
-
 def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     """Background level `(n,)` of each profile `(n, m)`, pooled over the series.
 
     The background pixels of profile ``i`` are those more than ``_BACKGROUND_GAP`` pixels
     outside its support ``[lower[i], upper[i]]``, ``k_i`` of them. Their level ``b_i`` is
-    the Huber M-estimate of location (clipped at 1.345 ``sigma``: as resistant as the
-    median to a few bright pixels, 95 % as efficient as the mean on Gaussian noise), with the
-    sampling variance ``v_i = sigma**2 / (0.95 k_i)``, ``sigma`` being the robust standard
-    deviation (1.4826 MAD) of all background pixels of the series about their profile's
-    median. Where the object fills most of the field of view ``k_i`` is small and ``b_i``
-    noisy, so each ``b_i`` is shrunk towards the level ``mu`` of all background pixels
-    of the series (the same estimate, pooled; random-effects pooling)::
+    the Huber M-estimate of location (:func:`tomoalign._numerics.huber_location`, clipped at
+    1.345 ``sigma``: as resistant as the median to a few bright pixels, 95 % as efficient as
+    the mean on Gaussian noise), with the sampling variance ``v_i = sigma**2 / (0.95 k_i)``,
+    ``sigma`` being the robust standard deviation (1.4826 MAD,
+    :func:`tomoalign._numerics.robust_sigma`) of all background pixels of the series about
+    their profile's median. Where the object fills most of the field of view ``k_i`` is
+    small and ``b_i`` noisy, so each ``b_i`` is shrunk towards the level ``mu`` of all
+    background pixels of the series (the same estimate, pooled; random-effects pooling)::
 
         b = mu + tau2 / (tau2 + v_i) * (b_i - mu)
 
@@ -240,12 +227,12 @@ def series_background(profiles: Any, lower: Any, upper: Any) -> Any:
     masked = xp.where(outside[has], profiles[has], xp.nan)  # (p, m), NaN on the support
     mu = xp.nanmedian(masked)
     own = xp.nanmedian(masked, axis=1)
-    sigma = 1.4826 * xp.nanmedian(xp.abs(masked - own[:, None]))
+    sigma = robust_sigma(masked, center=own[:, None], ignore_nan=True)
     if float(sigma) > 0:
-        own = _huber_location(xp, masked, own, sigma)
-        mu = _huber_location(xp, masked.reshape(1, -1), xp.reshape(mu, (1,)), sigma)[0]
+        own = huber_location(masked, own, sigma)
+        mu = huber_location(masked.reshape(1, -1), xp.reshape(mu, (1,)), sigma)[0]
         if own.shape[0] > 1:
-            var = sigma**2 / (_HUBER_EFFICIENCY * k[has])
+            var = sigma**2 / (HUBER_EFFICIENCY * k[has])
             w = 1.0 / var
             s1 = xp.sum(w)
             q = xp.sum(w * (own - mu) ** 2)
@@ -350,6 +337,9 @@ def shift_lines(xp: Any, fft: Any, lines: Any, shifts: Any, *, derivative: bool 
     """
     _n, m = lines.shape
     x = xp.arange(m, dtype=lines.dtype)
+    # The ramp through the two end samples, as offset and slope (the slope also shifts it
+    # analytically below); :func:`tomoalign._numerics.remove_end_ramp` with ``edge=1`` is
+    # the same line but rounds differently, so this form is kept.
     slope = (lines[:, -1] - lines[:, 0]) / (m - 1)
     ramp = lines[:, :1] + slope[:, None] * x
     k = fft.rfftfreq(m).astype(lines.dtype) if xp is np else xp.fft.rfftfreq(m)
@@ -376,48 +366,20 @@ def band_weight(f: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return w
 
 
-def parabola_offset(cm: np.ndarray, c0: np.ndarray, cp: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Vertex offset (grid steps, within +-0.5) of the parabola through three samples."""
-    den = cm - 2 * c0 + cp
-    good = ok & (den < 0)
-    off = np.where(good, 0.5 * (cm - cp) / np.where(good, den, -1.0), 0.0)
-    return np.clip(off, -0.5, 0.5)
-
-
-def _dft1(
-    spec: np.ndarray,
-    whole: np.ndarray,
-    offsets: np.ndarray,
-    k: np.ndarray,
-    n: int,
-    coef: np.ndarray,
-) -> np.ndarray:
-    """Correlations `(p, m)` from half spectra `(p, n // 2 + 1)` at ``whole[:, None] + offsets``.
-
-    The phase factor of the whole-pixel part is applied per row and the kernel of the
-    sub-pixel ``offsets`` is shared, so one matrix product does the evaluation.
-    """
-    base = spec * np.exp((2j * np.pi / n) * whole[:, None] * k[None, :])
-    kernel = np.exp((2j * np.pi / n) * k[:, None] * offsets[None, :]) * coef[:, None]
-    return (base @ kernel).real
-
-
 def _peak1(spec: np.ndarray, k: np.ndarray, n: int, coef: np.ndarray, uf: int) -> np.ndarray:
-    """Subpixel peak positions of 1D correlations given as half spectra `(p, n // 2 + 1)`."""
+    """Subpixel peak positions of 1D correlations given as half spectra `(p, n // 2 + 1)`.
+
+    The whole-pixel maximum of the inverse FFT, then the upsampled DFT on a
+    ``1 / uf`` px grid around it, refined by a parabola.
+    """
     corr = np.fft.irfft(spec, n=n, axis=-1)
     i = corr.argmax(axis=1)
     i = np.where(i > n // 2, i - n, i).astype(float)
-    half = math.ceil(1.5 * uf)
-    offsets = np.arange(-half, half + 1) / uf
+    offsets = subpixel_offsets(uf, _PEAK_REACH)
     grid = i[:, None] + offsets[None, :]
-    c = _dft1(spec, i, offsets, k, n, coef)
-    j = c.argmax(axis=1)
-    ar = np.arange(c.shape[0])
-    d = grid[ar, j]
-    if uf > 1:
-        jc = np.clip(j, 1, c.shape[1] - 2)
-        d = d + parabola_offset(c[ar, jc - 1], c[ar, jc], c[ar, jc + 1], jc == j) / uf
-    return d
+    kernel = fourier_phase(k, offsets, n) * coef[:, None]
+    c = upsampled_dft(spec, (i,), (kernel,), (k,), (n,))
+    return refine_peak(c, (grid,), uf)[:, 0]
 
 
 def profile_positions(
@@ -448,15 +410,13 @@ def profile_positions(
     """
     nx = prof.shape[1]
     # No window (its fixed weights would pull the shifts towards 0): the 1D periodic
-    # component is taken instead by removing the ramp joining the two ends.
+    # component is taken instead by removing the ramp joining the two ends (this rounding of
+    # it, not :func:`tomoalign._numerics.remove_end_ramp`'s, is what the estimates rest on).
     ramp = np.linspace(0.0, 1.0, nx)[None, :] * (prof[:, -1:] - prof[:, :1]) + prof[:, :1]
     flat = prof - ramp
     f = np.fft.rfft(flat - flat.mean(axis=1, keepdims=True), axis=1)
     k = np.arange(f.shape[1], dtype=float)
-    coef = np.full(k.size, 2.0)
-    coef[0] = 1.0
-    if nx % 2 == 0:
-        coef[-1] = 1.0
+    coef = hermitian_weights(nx)
     amp = np.abs(f)
     g = f * np.sqrt(band_weight(k / nx, *bandpass))
     g /= (amp + 1e-3 * amp.mean(axis=1, keepdims=True) + 1e-30) ** whiten

@@ -1,6 +1,9 @@
 """Input checks shared by the signal, the I/O layer and the algorithms.
 
 Each check raises with a message that says what was seen, what was expected and what to do.
+Tilt angles are checked by one function, :func:`validate_tilts`, whose options cover every
+use (count, shape, finite, the range of a tilt file, known tilts); :func:`check_tilts` and
+:func:`require_tilts` are its two common forms.
 """
 
 from __future__ import annotations
@@ -9,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import get_array_module, is_dask_array, to_numpy
+from tomoalign._backend import get_array_module, is_cupy_array, is_dask_array, to_numpy
 
 __all__ = [
     "check_profiles",
     "check_series_array",
     "check_shifts",
     "check_start",
-    "check_tilt_range",
     "check_tilts",
     "constant_error",
     "count_nonfinite",
@@ -25,7 +27,15 @@ __all__ = [
     "nonfinite_error",
     "require_finite",
     "require_tilts",
+    "validate_tilts",
 ]
+
+#: How to give tilt angles, appended to the messages of :func:`validate_tilts` for a method
+#: that needs them (``required``).
+_HOW_TO_GIVE_TILTS = (
+    "Give the tilt angles in degrees: TomoStack(data, tilts=...), stack.tilts = ..., or "
+    "a .rawtlt/.tlt/.mdoc file beside the data for tomoalign.load"
+)
 
 
 def check_series_array(data: Any, *, what: str = "data", min_tilts: int = 1) -> None:
@@ -73,55 +83,108 @@ def check_series_array(data: Any, *, what: str = "data", min_tilts: int = 1) -> 
         )
 
 
+def validate_tilts(
+    tilts: Any,
+    n_tilts: int | None = None,
+    *,
+    shape: str | None = None,
+    source: str | None = None,
+    required: str | None = None,
+    name: str = "tilt angles",
+) -> np.ndarray:
+    """Return tilt angles as a new float64 `(n,)` array of degrees, or raise.
+
+    The checks run in this order, each only when its option asks for it: known
+    (``required``), shape (``shape``), count (``n_tilts``), range (``source``), finite
+    (always), not all zero (``required``).
+
+    Parameters
+    ----------
+    tilts : array_like
+        Angles in degrees (NumPy, CuPy or dask, list, ...). ``None`` only with ``required``.
+    n_tilts : int, optional
+        The number of projections: exactly one angle each, in stack order.
+    shape : str, optional
+        Refuse anything but a non-empty 1-D array (before flattening); the text says what
+        was expected (``"tilts has shape (2, 3); expected <shape>"``).
+    source : str, optional
+        The tilts were read from this file (named in the message, e.g. quoted): refuse
+        angles outside (-90, 90] degrees. A single-axis tilt series lies within that
+        range, and a value outside is a sign of a wrong column, radians/degrees confusion
+        or a corrupt file. Tilts given in memory are not limited.
+    required : str, optional
+        The method that needs the tilt angles: refuse ``None`` and all-zero tilts (a
+        series loaded without tilts has zeros), and tell how to give them.
+    name : str
+        How the finite check names the angles.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 `(n,)` degrees, never the caller's array.
+
+    Raises
+    ------
+    ValueError
+        For missing tilts, a wrong shape or count, angles outside the range of a tilt file,
+        NaN or infinite angles, or all-zero tilts.
+
+    Examples
+    --------
+    >>> validate_tilts([-60, 0, 60], 3)
+    array([-60.,   0.,  60.])
+    >>> validate_tilts([0.0, 0.0], 2, required="tilt_axis_auto")
+    Traceback (most recent call last):
+        ...
+    ValueError: tilt_axis_auto needs the tilt angles, but all tilts are 0. Give the tilt ...
+    """
+    if required is not None and tilts is None:
+        raise ValueError(
+            f"{required} needs the tilt angles, but none were given. {_HOW_TO_GIVE_TILTS}"
+        )
+    arr = np.asarray(
+        to_numpy(tilts) if is_cupy_array(tilts) or is_dask_array(tilts) else tilts, dtype=float
+    )
+    if shape is not None and (arr.ndim != 1 or arr.size == 0):
+        raise ValueError(f"tilts has shape {arr.shape}; expected {shape}")
+    arr = arr.reshape(-1)
+    if n_tilts is not None and arr.size != n_tilts:
+        if required is not None:
+            raise ValueError(
+                f"got {arr.size} tilt angle(s) for {n_tilts} projection(s); expected one per "
+                f"projection. {_HOW_TO_GIVE_TILTS}"
+            )
+        raise ValueError(
+            f"got {arr.size} tilt angle(s) for {n_tilts} projection(s); give exactly one angle "
+            "(degrees) per projection, in stack order"
+        )
+    if source is not None:
+        bad = np.flatnonzero(~(np.isfinite(arr) & (arr > -90) & (arr <= 90)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"tilt angle {arr[i]:g} (entry {i + 1} of {arr.size}) in {source} is outside "
+                f"(-90, 90] degrees; {bad.size} angle(s) are. Fix the file (angles in degrees, "
+                "one per projection)"
+            )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; got {arr[~np.isfinite(arr)][:5]}")
+    if required is not None and np.all(arr == 0):
+        raise ValueError(
+            f"{required} needs the tilt angles, but all tilts are 0. {_HOW_TO_GIVE_TILTS}"
+        )
+    return arr.copy()
+
+
 def check_tilts(tilts: Any, n_tilts: int) -> np.ndarray:
-    """Return ``tilts`` as a float64 `(n_tilts,)` array, or raise.
+    """Return ``tilts`` as a float64 `(n_tilts,)` array, or raise (:func:`validate_tilts`).
 
     Raises
     ------
     ValueError
         When the count does not match ``n_tilts`` or a tilt is not finite.
     """
-    arr = np.asarray(tilts, dtype=float).reshape(-1)
-    if arr.size != n_tilts:
-        raise ValueError(
-            f"got {arr.size} tilt angle(s) for {n_tilts} projection(s); give exactly one angle "
-            "(degrees) per projection, in stack order"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"tilt angles must be finite; got {arr[~np.isfinite(arr)][:5]}")
-    return arr.copy()
-
-
-def check_tilt_range(tilts: Any, *, source: str) -> np.ndarray:
-    """Return ``tilts`` as float64 degrees, refusing angles outside (-90, 90].
-
-    For tilts read from acquisition files (``.rawtlt``, ``.tlt``, ``.mdoc``): a
-    single-axis tilt series lies within (-90, 90] degrees, and a value outside is a sign of
-    a wrong column, radians/degrees confusion or a corrupt file. Tilts given in memory
-    (``TomoStack(data, tilts=...)``) are not limited.
-
-    Parameters
-    ----------
-    tilts : array_like
-        Angles in degrees.
-    source : str
-        Where they came from, for the message (e.g. the file name, quoted).
-
-    Raises
-    ------
-    ValueError
-        Naming the first bad value, its position and ``source``.
-    """
-    arr = np.asarray(tilts, dtype=float).reshape(-1)
-    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > -90) & (arr <= 90)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"tilt angle {arr[i]:g} (entry {i + 1} of {arr.size}) in {source} is outside "
-            f"(-90, 90] degrees; {bad.size} angle(s) are. Fix the file (angles in degrees, one "
-            "per projection)"
-        )
-    return arr
+    return validate_tilts(tilts, n_tilts)
 
 
 def check_shifts(shifts: Any, n_tilts: int, *, name: str = "shifts") -> np.ndarray:
@@ -218,28 +281,14 @@ def check_start(start: Any, n_tilts: int) -> int:
 def require_tilts(tilts: Any, n_tilts: int, *, method: str) -> np.ndarray:
     """Return known tilt angles as float64 `(n_tilts,)` degrees, or raise.
 
+    :func:`validate_tilts` with ``required=method``.
+
     Raises
     ------
     ValueError
         When tilts are missing, all zero, of the wrong count or not finite.
     """
-    how = (
-        "Give the tilt angles in degrees: TomoStack(data, tilts=...), stack.tilts = ..., or "
-        "a .rawtlt/.tlt/.mdoc file beside the data for tomoalign.load"
-    )
-    if tilts is None:
-        raise ValueError(f"{method} needs the tilt angles, but none were given. {how}")
-    arr = np.asarray(tilts.get() if hasattr(tilts, "get") else tilts, dtype=float).reshape(-1)
-    if arr.size != n_tilts:
-        raise ValueError(
-            f"got {arr.size} tilt angle(s) for {n_tilts} projection(s); expected one per "
-            f"projection. {how}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"tilt angles must be finite; got {arr[~np.isfinite(arr)][:5]}")
-    if np.all(arr == 0):
-        raise ValueError(f"{method} needs the tilt angles, but all tilts are 0. {how}")
-    return arr
+    return validate_tilts(tilts, n_tilts, required=method)
 
 
 def check_profiles(data: Any, *profiles: Any) -> None:

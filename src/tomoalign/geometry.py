@@ -36,26 +36,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from tomoalign._backend import get_array_module
+from tomoalign._backend import get_array_module, ndimage
 from tomoalign._validation import float_series, require_finite
 
 __all__ = ["compose_tilt_axis", "correct_tilt_axis", "misalign_tilt_axis"]
-
-
-def _ndimage(xp: ModuleType) -> ModuleType:
-    """Return ``scipy.ndimage`` for NumPy, ``cupyx.scipy.ndimage`` for CuPy."""
-    if xp is np:
-        import scipy.ndimage
-
-        return scipy.ndimage
-    import cupyx.scipy.ndimage  # only reached for arrays that already live on the GPU
-
-    return cupyx.scipy.ndimage
 
 
 def _check_number(value: Any, name: str, what: str) -> float:
@@ -94,7 +82,7 @@ def _resample(
     pixel (:func:`scipy.ndimage.affine_transform`'s modes).
     """
     xp = get_array_module(fdata)
-    ndi = _ndimage(xp)
+    ndi = ndimage(xp)
     out = xp.empty(fdata.shape, dtype=fdata.dtype)
     mat = xp.asarray(matrix)
     off = xp.asarray(shift)

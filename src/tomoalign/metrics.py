@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from tomoalign._backend import to_numpy
-from tomoalign._validation import check_shifts
+from tomoalign._validation import check_shifts, validate_tilts
 
 __all__ = ["alignment_residual", "rms_error"]
 
@@ -46,14 +46,11 @@ _RANK_RTOL = 1e-9
 def _check_inputs(
     found_shifts: Any, true_shifts: Any, tilts: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    angles = np.asarray(to_numpy(tilts), dtype=float)
-    if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(
-            f"tilts has shape {angles.shape}; expected a non-empty 1D array with one angle "
-            "(degrees) per projection"
-        )
-    if not np.all(np.isfinite(angles)):
-        raise ValueError(f"tilts must be finite; got {angles[~np.isfinite(angles)][:5]}")
+    angles = validate_tilts(
+        tilts,
+        shape="a non-empty 1D array with one angle (degrees) per projection",
+        name="tilts",
+    )
     n = angles.size
     found = check_shifts(to_numpy(found_shifts), n, name="found_shifts")
     true = check_shifts(to_numpy(true_shifts), n, name="true_shifts")

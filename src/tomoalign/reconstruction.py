@@ -19,33 +19,30 @@ Exactly that of :mod:`tomoalign.simulate`:
 Each x-column is an independent 2D problem: the sinogram ``data[:, :, i]`` `(n_tilts, ny)`
 gives the slice ``volume[:, :, i]`` `(nz, ny)`.
 
-Mapping onto astra (measured with a Gaussian blob and a single voxel, pinned by
-``tests/test_reconstruction.py::test_geometry_bead``): astra's 2D ``parallel`` geometry
-takes the slice ``volume[:, :, i]`` as its image with rows = our z index ``k`` and columns =
-our y index ``j``. astra puts image row 0 at the top (its y axis points against the row
-index), and its detector coordinate behaves as ``u = x_a cos(a) + y_a sin(a)``; with
-``x_a = y`` and ``y_a = -z`` that is ``u = y cos(a) - z sin(a)``: our formula with
-``a = theta`` in radians (measured at 0, +-30, 60 and 90 degrees to 0.001 px).
-So no axis flip and no angle negation is needed, the detector has ``ny`` unit pixels
-centred on the axis, and detector pixel ``t`` is our row ``t``. Both the system matrix
-(below) and astra's 2D CUDA algorithms use this one geometry.
+Mapping onto astra (pinned by ``tests/test_reconstruction.py::test_geometry_bead``):
+astra's 2D ``parallel`` geometry takes the slice ``volume[:, :, i]`` as its image with
+rows = our z index ``k`` and columns = our y index ``j``. astra puts image row 0 at the top
+(its y axis points against the row index), and its detector coordinate behaves as
+``u = x_a cos(a) + y_a sin(a)``; with ``x_a = y`` and ``y_a = -z`` that is
+``u = y cos(a) - z sin(a)``: our formula with ``a = theta`` in radians. So no axis flip and
+no angle negation is needed, the detector has ``ny`` unit pixels centred on the axis, and
+detector pixel ``t`` is our row ``t``. Both the system matrix (below) and astra's 2D CUDA
+algorithms use this one geometry.
 
 How the CPU path works
 ----------------------
-astra has no 3D algorithm on the CPU, and its 2D CPU algorithms run one slice at a time and
-slowly (SIRT on a 128 x 256 slice with 90 tilts: about 32 ms per iteration and slice).
+astra has no 3D algorithm on the CPU, and its 2D CPU algorithms run one slice at a time.
 Because every x-slice shares one geometry, tomoalign instead takes astra's sparse system
 matrix ``W`` (``linear``, i.e. Joseph's projector) once, `(n_tilts * ny, nz * ny)`, whose
 rows are ordered like ``data.reshape(-1, nx)`` and whose columns like
 ``volume.reshape(-1, nx)``, and applies it to many x-slices at once with
-``scipy.sparse``: ``W @ volume.reshape(-1, nx) == data.reshape(-1, nx)``. That costs about
-2.2-2.5 ms per slice and iteration on one core (blocks of 128 columns), some 13 times less
-than astra's own CPU loop. scipy's sparse products hold the GIL (two threads: measured
-speed-up 0.98), while two processes gave 1.87 (SIRT, 50 iterations, 90 x 256 x 256 at
-thickness 128: 32.1 s in one process, 17.2 s in two, on two cores), so on Linux
-large jobs are split into blocks of x-columns and run in a pool of ``n_workers()`` forked
-processes, which inherit the matrix built once in the caller (copy-on-write); small jobs, and
-all jobs on other systems, run in the calling process. Forking (not spawning) needs no
+``scipy.sparse``: ``W @ volume.reshape(-1, nx) == data.reshape(-1, nx)``, one sparse
+product per block of 128 columns instead of one pass of astra's loop per slice.
+scipy's sparse products hold the GIL, so threads do not run them in parallel; processes
+do. On Linux, large jobs are therefore split into blocks of x-columns and run in a pool of
+``n_workers()`` forked processes (:func:`tomoalign._backend.process_pool`), which inherit
+the matrix built once in the caller (copy-on-write); small jobs, and all jobs on other
+systems, run in the calling process. Forking (not spawning) needs no
 ``if __name__ == "__main__":`` guard in user scripts and starts in milliseconds; the workers
 only run scipy.sparse and NumPy element-wise code, which take no locks that another thread
 of the caller could hold.
@@ -56,10 +53,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import multiprocessing
-import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from types import ModuleType
 from typing import Any
 
@@ -70,12 +65,11 @@ from tomoalign._background import background_level
 from tomoalign._progress import progress_bar
 from tomoalign._validation import (
     check_series_array,
-    check_tilts,
     format_indices,
     require_finite,
     require_tilts,
+    validate_tilts,
 )
-from tomoalign._warnings import warn
 
 __all__ = [
     "METHODS",
@@ -88,22 +82,21 @@ __all__ = [
 #: Reconstruction methods of :func:`reconstruct`.
 METHODS: tuple[str, ...] = ("FBP", "SIRT", "SART")
 
-# Estimated single-core seconds above which the work is spread over a process pool, and the
-# measured cost of one nonzero of the system matrix times one x-column (multiply-add, float32).
+# Estimated single-core seconds above which the work is spread over a process pool (below,
+# starting the pool costs more than it saves), and the cost of one nonzero of the system
+# matrix times one x-column (multiply-add, float32) that the estimate uses.
 _PARALLEL_MIN_SECONDS = 1.0
-# Tilts x voxels above which the system matrix is built on all cores (astra's export of
-# the matrix to Python runs on one core at about 4 million tilt-voxels per second).
+# Tilts x voxels above which the system matrix is built on all cores (astra exports the
+# matrix to Python on one core; below this it takes well under a second).
 _PARALLEL_MATRIX_MIN = 1_000_000
 _SECONDS_PER_NNZ_COLUMN = 2.5e-10
 # x-columns per block in the calling process: wide blocks amortise the sparse indexing
-# (measured per slice and iteration: 16 columns 3.1 ms, 64: 2.5 ms, 256: 2.2 ms), and the
+# (its cost per slice falls with the block width and levels off from about 128), and the
 # narrowest block sent to a pool process.
 _BLOCK_COLUMNS = 128
 _MIN_POOL_COLUMNS = 32
 # Fixed seed of the SART projection order, so that results are reproducible.
 _SART_SEED = 0
-
-_cuda_warned = False
 
 
 # -- optional dependency, GPU switch --------------------------------------------------------
@@ -119,7 +112,6 @@ def _import_astra() -> ModuleType:
 
 def _gpu_astra(cuda: bool) -> ModuleType | None:
     """Return astra if ``cuda`` is asked for and astra sees a CUDA GPU; else None (warn once)."""
-    global _cuda_warned
     astra = _import_astra()
     if not cuda:
         return None
@@ -129,14 +121,12 @@ def _gpu_astra(cuda: bool) -> ModuleType | None:
         usable = False
     if usable:
         return astra
-    if not _cuda_warned:
-        warn(
-            "cuda=True was requested but astra-toolbox cannot use a CUDA GPU here; computing "
-            "the reconstruction on the CPU instead (use a CUDA build of astra-toolbox on a "
-            "machine with an NVIDIA GPU)",
-            RuntimeWarning,
-        )
-        _cuda_warned = True
+    _backend.warn_cuda_once(
+        "astra",
+        "cuda=True was requested but astra-toolbox cannot use a CUDA GPU here; computing "
+        "the reconstruction on the CPU instead (use a CUDA build of astra-toolbox on a "
+        "machine with an NVIDIA GPU)",
+    )
     return None
 
 
@@ -220,21 +210,16 @@ def _system_matrix(nz: int, ny: int, angles: tuple[float, ...]) -> Any:
     Row ``a * ny + t``: tilt ``a``, detector pixel (our row) ``t``. Column ``k * ny + j``:
     voxel row ``k`` (our z index), column ``j`` (our y index). See the module docstring.
 
-    astra hands the matrix to Python on one core (about 1.2 s for 5 million entries), so
-    a large one is built in parts, contiguous groups of tilts, one per core (fork; Linux).
+    astra hands the matrix to Python on one core, so a large one is built in parts,
+    contiguous groups of tilts, one per core (forked processes; Linux).
     """
     import scipy.sparse
 
     workers = min(_backend.n_workers(), len(angles))
-    if (
-        workers < 2
-        or len(angles) * nz * ny < _PARALLEL_MATRIX_MIN
-        or not sys.platform.startswith("linux")
-    ):
+    if workers < 2 or len(angles) * nz * ny < _PARALLEL_MATRIX_MIN or not _backend.fork_available():
         return _matrix_part(nz, ny, angles)
     bounds = np.linspace(0, len(angles), workers + 1).round().astype(int)
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with _backend.process_pool(workers) as pool:
         parts = list(
             pool.map(
                 _matrix_part,
@@ -413,12 +398,11 @@ def _run_columns(
     nnz = _system_matrix(nz, ny, key).nnz
     seconds = nnz * nx * passes * _SECONDS_PER_NNZ_COLUMN
     workers = min(_backend.n_workers(), nx)
-    if workers > 1 and seconds > _PARALLEL_MIN_SECONDS and sys.platform.startswith("linux"):
+    if workers > 1 and seconds > _PARALLEL_MIN_SECONDS and _backend.fork_available():
         n_blocks = max(workers, min(2 * workers, nx // _MIN_POOL_COLUMNS))
         bounds = np.linspace(0, nx, n_blocks + 1).round().astype(int)
-        # fork: the workers inherit the cached matrix, and user scripts need no main guard.
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # forked: the workers inherit the cached matrix, and user scripts need no main guard.
+        with _backend.process_pool(workers) as pool:
             futures = {
                 pool.submit(
                     _solve_columns,
@@ -643,12 +627,10 @@ def forward_project(volume: Any, tilts: Any, /, *, cuda: bool = False) -> np.nda
     """
     check_volume_array(volume)
     vol = np.ascontiguousarray(_backend.to_numpy(volume), dtype=np.float32)
-    angles = np.atleast_1d(np.asarray(tilts, dtype=float))
-    if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(
-            f"tilts has shape {angles.shape}; expected a 1D sequence of angles in degrees"
-        )
-    angles = check_tilts(angles, angles.size)
+    angles = validate_tilts(
+        np.atleast_1d(np.asarray(tilts, dtype=float)),
+        shape="a 1D sequence of angles in degrees",
+    )
     bad = ~np.isfinite(vol)
     if bad.any():
         raise ValueError(

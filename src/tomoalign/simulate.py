@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from tomoalign._validation import validate_tilts
+
 __all__ = [
     "DEFAULT_TILTS",
     "add_noise_array",
@@ -320,13 +322,7 @@ def phantom_projections(
         margin=margin,
     )
     ny, nx = _check_shape(shape)
-    angles = np.asarray(tilts, dtype=float)
-    if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(
-            f"tilts has shape {angles.shape}; expected a non-empty 1D array of angles in degrees"
-        )
-    if not np.all(np.isfinite(angles)):
-        raise ValueError(f"tilts must be finite; got {angles[~np.isfinite(angles)][:5]}")
+    angles = validate_tilts(tilts, shape="a non-empty 1D array of angles in degrees", name="tilts")
 
     quad, rho = phantom.quad, phantom.densities
     out = np.zeros((angles.size, ny, nx), dtype=dt)

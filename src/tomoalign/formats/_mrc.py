@@ -31,6 +31,7 @@ import numpy as np
 
 from tomoalign._backend import is_dask_array, to_numpy
 from tomoalign._progress import progress_bar
+from tomoalign._validation import validate_tilts
 from tomoalign._warnings import warn
 from tomoalign.formats._atomic import _PathError
 from tomoalign.formats._record import SeriesRecord
@@ -244,11 +245,11 @@ def _tilts_from_extended_header(header: Any, ext: bytes, n: int) -> np.ndarray |
             tilts = None if records is None else records[:, _FEI_OLD_TILT].astype(float)
     except Exception:
         return None
-    if tilts is None or tilts.size != n or not np.all(np.isfinite(tilts)):
+    try:  # n finite angles, not all 0 (a header without tilts stores zeros), within +-90
+        tilts = validate_tilts(tilts, n, required="the extended header")
+    except ValueError:
         return None
-    if np.all(tilts == 0) or np.any(np.abs(tilts) > 90):
-        return None
-    return tilts
+    return None if np.any(np.abs(tilts) > 90) else tilts
 
 
 def _pixel_nm_from_extended_header(header: Any, ext: bytes, n: int) -> float | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tomoalign._paths import tilt_file_names
-from tomoalign._validation import check_tilt_range
+from tomoalign._validation import validate_tilts
 
 __all__ = ["MdocInfo", "find_tilt_file", "read_mdoc", "read_tilt_file", "write_tilt_file"]
 
@@ -102,7 +102,7 @@ def read_tilt_file(path: str | Path) -> np.ndarray:
             ) from None
     if not angles:
         raise ValueError(f"tilt file {str(path)!r} holds no angle")
-    return check_tilt_range(angles, source=repr(str(path)))
+    return validate_tilts(angles, source=repr(str(path)))
 
 
 def write_tilt_file(path: Path, tilts: np.ndarray) -> None:
@@ -160,7 +160,7 @@ def read_mdoc(path: str | Path) -> MdocInfo:
                     break
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise ValueError(f"{str(path)!r}: {_one_line(exc)}") from None
-    tilts = check_tilt_range(tilts, source=repr(str(path)))
+    tilts = validate_tilts(tilts, source=repr(str(path)))
     return MdocInfo(tilts=tilts, pixel_size_nm=pixel, tilt_axis_angle=axis)
 
 
